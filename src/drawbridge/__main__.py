@@ -1,0 +1,5 @@
+"""``python -m drawbridge``."""
+
+from drawbridge.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``drawbridge`` command line."""

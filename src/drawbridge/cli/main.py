@@ -1,0 +1,23 @@
+"""Entry point of the ``drawbridge`` command."""
+
+import typer
+
+from drawbridge.cli.config import config_app
+from drawbridge.cli.keys import keys_app
+from drawbridge.cli.serve import serve
+
+app = typer.Typer(
+    name="drawbridge",
+    help="Drawbridge: a secure platform for remote MCP servers (OAuth 2.1, policy, masking, audit).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("serve")(serve)
+app.add_typer(config_app, name="config")
+app.add_typer(keys_app, name="keys")
+
+
+def main() -> None:
+    """Run the CLI."""
+    app()

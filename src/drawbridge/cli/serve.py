@@ -1,0 +1,56 @@
+"""``drawbridge serve``: run the server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from drawbridge.app import build_app
+from drawbridge.cli.options import ConfigFile, DataDir, Dev, settings_from
+from drawbridge.telemetry.logging import configure_logging
+
+
+def serve(
+    *,
+    config: ConfigFile = None,
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [default: 8000].")] = None,
+    public_url: Annotated[
+        str | None, typer.Option(help="External https base URL, when behind a proxy or on another name.")
+    ] = None,
+    dev: Dev = False,
+    ssl_certfile: Annotated[Path | None, typer.Option(help="PEM certificate: serve TLS directly.")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="PEM private key for --ssl-certfile.")] = None,
+) -> None:
+    """Serve the authorization server and the MCP endpoint (SQLite and fresh keys by default)."""
+    settings = settings_from(
+        config,
+        data_dir,
+        server__host=host,
+        server__port=port,
+        server__public_url=public_url,
+        server__dev=dev,
+        server__ssl_certfile=ssl_certfile,
+        server__ssl_keyfile=ssl_keyfile,
+    )
+    configure_logging(settings.logging)
+    server = settings.server
+    typer.echo(f"Drawbridge on {settings.base_url}  (health: {settings.base_url}/healthz)", err=True)
+    if server.dev:
+        typer.echo("WARNING: --dev is on: plain http and loopback client URLs allowed. Never in production.", err=True)
+    uvicorn.run(
+        build_app(settings),
+        host=server.host,
+        port=server.port,
+        ssl_certfile=str(server.ssl_certfile) if server.ssl_certfile else None,
+        ssl_keyfile=str(server.ssl_keyfile) if server.ssl_keyfile else None,
+        log_config=None,  # configure_logging owns the handlers
+        forwarded_allow_ips=list(server.trusted_proxies) or None,
+        proxy_headers=bool(server.trusted_proxies),
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )

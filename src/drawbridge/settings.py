@@ -1,0 +1,225 @@
+"""Typed configuration, loaded from a TOML file, ``DRAWBRIDGE_*`` environment variables and CLI overrides.
+
+Precedence, lowest first: built-in defaults, the TOML file, the environment, explicit overrides (CLI flags).
+:func:`load_settings` is the only code that reads the environment; every component receives the
+frozen section it needs. Unknown keys are errors, not silently ignored: a typo in a security setting
+must not fall back to a default.
+
+Environment variables name a section and a key separated by a double underscore, e.g.
+``DRAWBRIDGE_SERVER__PORT=9000`` or ``DRAWBRIDGE_DATA_DIR=/var/lib/drawbridge``; list values are JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from sqlalchemy.engine import make_url
+
+from drawbridge.errors import ConfigError
+
+ENV_PREFIX = "DRAWBRIDGE_"
+CONFIG_ENV = "DRAWBRIDGE_CONFIG"
+# Variables that share the prefix but are not settings: the config file path and the test suite's own knobs.
+_RESERVED_ENV_PREFIXES = (CONFIG_ENV, "DRAWBRIDGE_TEST_")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    """Where and how the HTTP server listens, and the public URL clients reach it at."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    public_url: str | None = Field(
+        default=None,
+        description="External base URL (issuer and resource identifiers derive from it). Must be https outside --dev.",
+    )
+    dev: bool = Field(default=False, description="Local development: plain http on loopback, loopback client URLs.")
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    trusted_proxies: tuple[str, ...] = Field(
+        default=(), description="Addresses whose X-Forwarded-* headers are believed."
+    )
+    max_body_bytes: int = Field(default=1_048_576, gt=0, description="Largest request body accepted.")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerSettings:
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile must be given together")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.ssl_certfile is not None
+
+
+class StorageSettings(_Section):
+    """The database. Empty URL means a SQLite file under the data directory."""
+
+    database_url: SecretStr | None = Field(
+        default=None, description="sqlite+aiosqlite:///path or postgresql+asyncpg://user:pass@host/db"
+    )
+    schema_name: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="PostgreSQL schema")
+    migrate_on_start: bool = True
+
+
+class KeySettings(_Section):
+    """Signing keys for access tokens."""
+
+    algorithm: Literal["RS256", "ES256"] = "RS256"
+    encryption_key: SecretStr | None = Field(
+        default=None, description="Passphrase that encrypts private keys at rest (PKCS#8). Strongly recommended."
+    )
+
+
+class TokenSettings(_Section):
+    """Lifetimes of what the authorization server issues, in seconds."""
+
+    access_token_ttl: int = Field(default=600, gt=0, le=3600)
+    refresh_token_ttl: int = Field(default=30 * 24 * 3600, gt=0)
+    authorization_code_ttl: int = Field(default=60, gt=0, le=600)
+
+
+class LoggingSettings(_Section):
+    """Structured logs."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "console"] = "json"
+
+
+class Settings(_Section):
+    """Everything Drawbridge can be configured with."""
+
+    data_dir: Path = Path("drawbridge-data")
+    server: ServerSettings = ServerSettings()
+    storage: StorageSettings = StorageSettings()
+    keys: KeySettings = KeySettings()
+    tokens: TokenSettings = TokenSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL, defaulting to ``drawbridge.db`` in the data directory."""
+        if self.storage.database_url is not None:
+            return self.storage.database_url.get_secret_value()
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'drawbridge.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        """The externally visible base URL, without a trailing slash."""
+        if self.server.public_url:
+            return self.server.public_url.rstrip("/")
+        scheme = "https" if self.server.tls else "http"
+        host = f"[{self.server.host}]" if ":" in self.server.host else self.server.host
+        return f"{scheme}://{host}:{self.server.port}"
+
+    @model_validator(mode="after")
+    def _public_url_is_https_outside_dev(self) -> Settings:
+        if not self.server.dev and not self.base_url.startswith("https://"):
+            raise ValueError(
+                "server.public_url must be an https URL (or serve TLS directly, or pass --dev for local http)"
+            )
+        return self
+
+
+def load_settings(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the effective settings.
+
+    Args:
+        path: TOML file; when None, ``DRAWBRIDGE_CONFIG`` from ``environ`` names it, else no file is read.
+        environ: the environment to read ``DRAWBRIDGE_*`` variables from (pass ``os.environ`` at the edge).
+        overrides: nested values that win over everything, e.g. ``{"server": {"port": 9000}}``.
+
+    Raises:
+        ConfigError: one line that says what is wrong and where.
+    """
+    environ = environ or {}
+    if path is None and environ.get(CONFIG_ENV):
+        path = Path(environ[CONFIG_ENV])
+    data: dict[str, Any] = _read_toml(path) if path is not None else {}
+    _deep_merge(data, _from_environ(environ))
+    _deep_merge(data, {k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from exc
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+
+
+def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name.startswith(_RESERVED_ENV_PREFIXES):
+            continue
+        keys = name.removeprefix(ENV_PREFIX).lower().split("__")
+        _deep_merge(found, _nest(keys, _parse_env_value(raw)))
+    return found
+
+
+def _parse_env_value(raw: str) -> Any:
+    if raw.startswith(("[", "{")):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def _nest(keys: list[str], value: Any) -> dict[str, Any]:
+    nested: Any = value
+    for key in reversed(keys):
+        nested = {key: nested}
+    return dict(nested)
+
+
+def _deep_merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        elif isinstance(value, Mapping):
+            into[key] = dict(value)
+        else:
+            into[key] = value
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "settings"
+    message = "unknown setting" if error["type"] == "extra_forbidden" else error["msg"].removeprefix("Value error, ")
+    source = f" (from {path} or DRAWBRIDGE_* environment)" if path else ""
+    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"invalid config: {where}: {message}{source}{more}"
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data, with every secret replaced by ``**********``."""
+    dumped: dict[str, Any] = settings.model_dump(mode="json")  # SecretStr dumps as '**********'
+    url = settings.storage.database_url
+    if url is not None:
+        dumped["storage"]["database_url"] = _redact_url_password(url.get_secret_value())
+    dumped["effective"] = {"base_url": settings.base_url, "database_url": _redact_url_password(settings.database_url)}
+    return dumped
+
+
+def _redact_url_password(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,54 @@
+"""Engine construction and health checks for the SQL backends (SQLite via aiosqlite, PostgreSQL via asyncpg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from drawbridge.errors import ConfigError
+
+
+def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
+    """Create an async engine for ``url``; for SQLite, create the file's directory and enforce foreign keys.
+
+    Raises:
+        ConfigError: the URL names a backend Drawbridge does not support.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    connect_args: dict[str, Any] = {}
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    elif backend == "postgresql":
+        if schema is not None:
+            connect_args["server_settings"] = {"search_path": schema}
+    else:
+        raise ConfigError(f"unsupported database backend {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg")
+    engine = create_async_engine(parsed, connect_args=connect_args, pool_pre_ping=backend == "postgresql")
+    if backend == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers don't block the single writer
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+async def ping(engine: AsyncEngine) -> bool:
+    """True when the database answers a trivial query."""
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError):
+        return False
+    return True
