@@ -87,6 +87,53 @@ class TokenSettings(_Section):
     authorization_code_ttl: int = Field(default=60, gt=0, le=600)
 
 
+class ClientMetadataSettings(_Section):
+    """Client ID Metadata Documents: clients identified by an https URL whose document we fetch."""
+
+    enabled: bool = True
+    allow: tuple[str, ...] = Field(
+        default=(), description="fnmatch patterns of client_id URLs to accept; empty accepts any https URL."
+    )
+    deny: tuple[str, ...] = Field(default=(), description="fnmatch patterns of client_id URLs to refuse (wins).")
+    timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    max_bytes: int = Field(default=5120, gt=0, le=1_048_576)
+    min_cache_seconds: int = Field(default=60, ge=0)
+    max_cache_seconds: int = Field(default=3600, ge=0)
+
+
+class RegistrationSettings(_Section):
+    """Dynamic Client Registration (RFC 7591)."""
+
+    enabled: bool = True
+    rate_limit: str = Field(default="10/minute", description="Registrations per source address (limits syntax).")
+    unused_client_ttl: int = Field(
+        default=7 * 24 * 3600, gt=0, description="Registrations never used for a token expire after this."
+    )
+
+
+class AuthServerSettings(_Section):
+    """The embedded authorization server and the resource it protects."""
+
+    resource_path: str = Field(default="/mcp", pattern=r"^/[A-Za-z0-9/_.-]*$")
+    scopes: tuple[str, ...] = Field(
+        default=("orders:read", "customers:read", "refunds:write"), description="Scopes this server grants."
+    )
+    default_scopes: tuple[str, ...] = Field(
+        default=("orders:read",), description="Granted when a client asks for no scope."
+    )
+    session_ttl: int = Field(default=8 * 3600, gt=0, description="Login session lifetime in seconds.")
+    authorization_request_ttl: int = Field(default=600, gt=0, le=3600)
+    client_metadata: ClientMetadataSettings = ClientMetadataSettings()
+    registration: RegistrationSettings = RegistrationSettings()
+
+    @model_validator(mode="after")
+    def _default_scopes_known(self) -> AuthServerSettings:
+        unknown = set(self.default_scopes) - set(self.scopes)
+        if unknown:
+            raise ValueError(f"default_scopes not in scopes: {sorted(unknown)}")
+        return self
+
+
 class LoggingSettings(_Section):
     """Structured logs."""
 
@@ -102,6 +149,7 @@ class Settings(_Section):
     storage: StorageSettings = StorageSettings()
     keys: KeySettings = KeySettings()
     tokens: TokenSettings = TokenSettings()
+    auth: AuthServerSettings = AuthServerSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @property
@@ -119,6 +167,16 @@ class Settings(_Section):
         scheme = "https" if self.server.tls else "http"
         host = f"[{self.server.host}]" if ":" in self.server.host else self.server.host
         return f"{scheme}://{host}:{self.server.port}"
+
+    @property
+    def issuer(self) -> str:
+        """The authorization server's issuer identifier (RFC 8414): the base URL, no trailing slash."""
+        return self.base_url
+
+    @property
+    def resource_url(self) -> str:
+        """The canonical URL of the protected MCP endpoint (RFC 8707 resource indicator)."""
+        return self.base_url + self.auth.resource_path
 
     @model_validator(mode="after")
     def _public_url_is_https_outside_dev(self) -> Settings:
