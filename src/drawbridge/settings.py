@@ -121,6 +121,14 @@ class AuthServerSettings(_Section):
     default_scopes: tuple[str, ...] = Field(
         default=("orders:read",), description="Granted when a client asks for no scope."
     )
+    scope_descriptions: dict[str, str] = Field(
+        default={
+            "orders:read": "look up your customers' orders",
+            "customers:read": "read customer summaries",
+            "refunds:write": "request refunds on your behalf",
+        },
+        description="What each scope allows, in words the consent page shows.",
+    )
     session_ttl: int = Field(default=8 * 3600, gt=0, description="Login session lifetime in seconds.")
     authorization_request_ttl: int = Field(default=600, gt=0, le=3600)
     client_metadata: ClientMetadataSettings = ClientMetadataSettings()

@@ -5,6 +5,7 @@ import typer
 from drawbridge.cli.config import config_app
 from drawbridge.cli.keys import keys_app
 from drawbridge.cli.serve import serve
+from drawbridge.cli.users import users_app
 
 app = typer.Typer(
     name="drawbridge",
@@ -16,6 +17,7 @@ app = typer.Typer(
 app.command("serve")(serve)
 app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import typer
 
 from drawbridge.errors import DrawbridgeError
 from drawbridge.settings import Settings, load_settings
+from drawbridge.telemetry.logging import configure_logging
 
 DataDir = Annotated[
     Path | None,
@@ -38,9 +39,11 @@ def settings_from(config: Path | None, data_dir: Path | None, **overrides: Any) 
         section, _, key = dotted.partition("__")
         nested.setdefault(section, {})[key] = value
     try:
-        return load_settings(config, os.environ, nested)
+        settings = load_settings(config, os.environ, nested)
     except DrawbridgeError as exc:
         fail(str(exc))
+    configure_logging(settings.logging)  # logs go to stderr, so stdout stays the command's output
+    return settings
 
 
 def fail(message: str) -> NoReturn:

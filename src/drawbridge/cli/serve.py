@@ -10,7 +10,6 @@ import uvicorn
 
 from drawbridge.app import build_app
 from drawbridge.cli.options import ConfigFile, DataDir, Dev, settings_from
-from drawbridge.telemetry.logging import configure_logging
 
 
 def serve(
@@ -37,9 +36,16 @@ def serve(
         server__ssl_certfile=ssl_certfile,
         server__ssl_keyfile=ssl_keyfile,
     )
-    configure_logging(settings.logging)
     server = settings.server
-    typer.echo(f"Drawbridge on {settings.base_url}  (health: {settings.base_url}/healthz)", err=True)
+    typer.echo(
+        f"Drawbridge on {settings.base_url}\n"
+        f"  MCP endpoint:          {settings.resource_url}\n"
+        f"  authorization server:  {settings.issuer}/.well-known/oauth-authorization-server\n"
+        f"  health:                {settings.base_url}/healthz\n"
+        "  sign-in users:         drawbridge users add NAME --role support --password-stdin"
+        f"{' --dev' if settings.server.dev else ''} --data-dir {settings.data_dir}",
+        err=True,
+    )
     if server.dev:
         typer.echo("WARNING: --dev is on: plain http and loopback client URLs allowed. Never in production.", err=True)
     uvicorn.run(

@@ -1,0 +1,41 @@
+"""The token endpoint (OAuth 2.1 §3.2): authenticate the client, then hand the request to its grant."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from drawbridge.auth_server.context import AuthServer
+from drawbridge.auth_server.errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedGrantType
+from drawbridge.auth_server.forms import read_form
+from drawbridge.auth_server.grants import Grant
+from drawbridge.auth_server.responses import oauth_error, oauth_json
+
+
+class TokenEndpoint:
+    """``POST /token``."""
+
+    def __init__(self, server: AuthServer, grants: Mapping[str, Grant]) -> None:
+        self._server = server
+        self._grants = grants
+
+    async def handle(self, request: Request) -> Response:
+        authorization = request.headers.get("authorization")
+        try:
+            form = await read_form(request)
+            client = await self._server.clients.authenticate(form, authorization)
+            grant_type = form.get("grant_type")
+            if not grant_type:
+                raise InvalidRequest("grant_type is required")
+            grant = self._grants.get(grant_type)
+            if grant is None:
+                raise UnsupportedGrantType(f"unsupported grant_type {grant_type[:64]!r}")
+            if grant_type not in client.grant_types:
+                raise UnauthorizedClient("the client may not use this grant type")
+            body = await grant.exchange(form, client)
+        except OAuthError as exc:
+            return oauth_error(exc, basic_attempted=bool(authorization))
+        await self._server.clients.touch(client, self._server.clock.now())
+        return oauth_json(body)
