@@ -50,14 +50,18 @@ def matches(registered: tuple[str, ...] | list[str], requested: str) -> bool:
         wanted.port  # noqa: B018
     except ValueError:
         return False
-    if wanted.scheme != "http" or _netloc_host(wanted.netloc) not in _LOOPBACK_IP_LITERALS:
+    # urlsplit lowercases the scheme, so check the literal text: "HTTP://" must not match "http://".
+    if not requested.startswith("http://") or "@" in wanted.netloc:
+        return False
+    if _netloc_host(wanted.netloc) not in _LOOPBACK_IP_LITERALS:
         return False
     return any(_same_except_port(urlsplit(candidate), wanted) for candidate in registered)
 
 
 def _same_except_port(candidate: SplitResult, wanted: SplitResult) -> bool:
     return (
-        candidate.scheme == wanted.scheme
+        "@" not in candidate.netloc
+        and candidate.scheme == wanted.scheme
         and _netloc_host(candidate.netloc) == _netloc_host(wanted.netloc)
         and candidate.path == wanted.path
         and candidate.query == wanted.query
