@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from drawbridge.auth_server.client_metadata import build_client_metadata_resolve
 from drawbridge.auth_server.clients import ClientRegistry
 from drawbridge.auth_server.config import AuthServerConfig
 from drawbridge.auth_server.context import AuthServer
+from drawbridge.auth_server.housekeeping import run_housekeeping
 from drawbridge.auth_server.registration import ClientRegistrar
 from drawbridge.auth_server.routes import PUBLIC_CORS, auth_server_routes
 from drawbridge.clock import Clock, SystemClock
@@ -31,6 +33,7 @@ from drawbridge.keys.access_token import AccessTokenIssuer, AccessTokenVerifier
 from drawbridge.settings import Settings
 from drawbridge.storage import migrate
 from drawbridge.storage.database import create_engine, ping
+from drawbridge.storage.repositories import ClientRepository
 from drawbridge.storage.sql import (
     SqlClientRepository,
     SqlGrantRepository,
@@ -51,6 +54,7 @@ class Components:
     engine: AsyncEngine
     keys: KeyStore
     users: UserDirectory
+    clients: ClientRepository
     auth_server: AuthServer
 
 
@@ -66,21 +70,30 @@ def build_components(settings: Settings, *, clock: Clock | None = None) -> Compo
         clock=clock,
     )
     users = UserDirectory(SqlUserRepository(engine), clock)
+    clients = SqlClientRepository(engine)
     return Components(
         settings=settings,
         clock=clock,
         engine=engine,
         keys=keys,
         users=users,
-        auth_server=_build_auth_server(settings, engine, keys, users, clock),
+        clients=clients,
+        auth_server=_build_auth_server(
+            settings, engine=engine, keys=keys, users=users, client_repository=clients, clock=clock
+        ),
     )
 
 
 def _build_auth_server(
-    settings: Settings, engine: AsyncEngine, keys: KeyStore, users: UserDirectory, clock: Clock
+    settings: Settings,
+    *,
+    engine: AsyncEngine,
+    keys: KeyStore,
+    users: UserDirectory,
+    client_repository: ClientRepository,
+    clock: Clock,
 ) -> AuthServer:
     config = AuthServerConfig.from_settings(settings)
-    client_repository = SqlClientRepository(engine)
     metadata = (
         build_client_metadata_resolver(settings.auth.client_metadata, clock, dev=settings.server.dev)
         if config.client_metadata_enabled
@@ -120,9 +133,19 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             log.warning("dev_mode_enabled", detail="plain http and loopback client URLs allowed; never in production")
         await start(components)
         log.info("drawbridge_started", base_url=settings.base_url, mcp_endpoint=settings.resource_url)
+        housekeeping = asyncio.create_task(
+            run_housekeeping(
+                components.auth_server,
+                components.clients,
+                unused_client_ttl=settings.auth.registration.unused_client_ttl,
+            )
+        )
         try:
             yield
         finally:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
             await components.engine.dispose()
 
     app = Starlette(

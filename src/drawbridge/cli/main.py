@@ -3,6 +3,7 @@
 import typer
 
 from drawbridge.cli.config import config_app
+from drawbridge.cli.consents import consents_app
 from drawbridge.cli.keys import keys_app
 from drawbridge.cli.serve import serve
 from drawbridge.cli.users import users_app
@@ -18,6 +19,7 @@ app.command("serve")(serve)
 app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
+app.add_typer(consents_app, name="consents")
 
 
 def main() -> None:

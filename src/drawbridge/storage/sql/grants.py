@@ -109,6 +109,16 @@ class SqlGrantRepository:
                 update(table).where(table.c.id == family_id, table.c.revoked_at.is_(None)).values(revoked_at=at)
             )
 
+    async def revoke_families_of(self, user_id: str, client_id: str, at: float) -> int:
+        table = refresh_families
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(table)
+                .where(table.c.user_id == user_id, table.c.client_id == client_id, table.c.revoked_at.is_(None))
+                .values(revoked_at=at)
+            )
+            return result.rowcount
+
     async def revoke_access_token(self, jti: str, expires_at: float) -> None:
         async with self._engine.begin() as conn:
             exists = (await conn.execute(select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti))).first()

@@ -69,3 +69,8 @@ class SqlSessionRepository:
                 select(consents).where(consents.c.user_id == user_id).order_by(consents.c.client_id)
             )
             return [ConsentRecord(**row._mapping) for row in rows]
+
+    async def purge_expired_sessions(self, now: float) -> int:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(delete(login_sessions).where(login_sessions.c.expires_at < now))
+            return result.rowcount
