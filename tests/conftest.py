@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from drawbridge.app import build_app
+from drawbridge.app import Components, build_app
 from drawbridge.settings import Settings, load_settings
 from drawbridge.storage import migrate
 from drawbridge.storage.database import create_engine
@@ -66,6 +66,13 @@ def make_settings(tmp_path: Path, storage_overrides: dict[str, Any]) -> Settings
             "data_dir": str(tmp_path / "data"),
             "storage": dict(storage_overrides),
             "server": {"dev": True},
+            "mcp": {"toolset": "tests.toolsets:basic"},
+            # Cheaper, not weaker in kind: EC keys generate in ~1 ms where RSA takes ~100 ms, and argon2 at its
+            # minimum cost. Tests of RS256 and of the production argon2 parameters set them explicitly.
+            "keys": {"algorithm": "ES256"},
+            # The test toolset needs orders:read and orders:refund; the other two are extra grantable scopes.
+            "auth": {"scopes": ["orders:read", "customers:read", "orders:refund", "refunds:write"]},
+            "identity": {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1},
         }
         for name, values in sections.items():
             if isinstance(values, dict):
@@ -99,10 +106,11 @@ def clock() -> FrozenClock:
 class LiveServer:
     """A running Drawbridge: its base URL, settings and clock."""
 
-    def __init__(self, base_url: str, settings: Settings, clock: FrozenClock) -> None:
+    def __init__(self, base_url: str, settings: Settings, clock: FrozenClock, components: Components) -> None:
         self.base_url = base_url
         self.settings = settings
         self.clock = clock
+        self.components = components
 
     def client(self, **kwargs: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.base_url, timeout=10, **kwargs)
@@ -119,10 +127,11 @@ def live_server_factory(make_settings: SettingsFactory, clock: FrozenClock) -> I
         server_section = {"host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}"}
         server_section.update(sections.pop("server", {}))
         settings = make_settings(server=server_section, **sections)
-        context = serve_in_thread(build_app(settings, clock=clock), sock)
+        app = build_app(settings, clock=clock)
+        context = serve_in_thread(app, sock)
         context.__enter__()
         stack.append(context)
-        return LiveServer(settings.base_url, settings, clock)
+        return LiveServer(settings.base_url, settings, clock, app.state.components)
 
     yield start
     for context in reversed(stack):

@@ -7,15 +7,16 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 
 
 @contextmanager
-def serve_in_thread(app: Starlette, sock: socket.socket) -> Iterator[None]:
-    """Serve ``app`` on the already-bound ``sock`` until the block exits."""
-    config = uvicorn.Config(app, log_config=None, lifespan="on", server_header=False)
+def serve_in_thread(app: Starlette, sock: socket.socket, **config_options: Any) -> Iterator[None]:
+    """Serve ``app`` on the already-bound ``sock`` until the block exits (``config_options``: e.g. TLS files)."""
+    config = uvicorn.Config(app, log_config=None, lifespan="on", server_header=False, **config_options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import structlog
+from argon2 import PasswordHasher
+from mcp.server.mcpserver import MCPServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -27,9 +29,12 @@ from drawbridge.clock import Clock, SystemClock
 from drawbridge.edge.body_limit import BodyLimitMiddleware
 from drawbridge.edge.headers import SecurityHeadersMiddleware
 from drawbridge.edge.rate_limit import RateLimit
-from drawbridge.identity import UserDirectory
+from drawbridge.identity import UserDirectory, UserExists
 from drawbridge.keys import KeyStore
 from drawbridge.keys.access_token import AccessTokenIssuer, AccessTokenVerifier
+from drawbridge.resource_server.endpoint import McpEndpoint, build_mcp_endpoint
+from drawbridge.resource_server.routes import resource_server_routes
+from drawbridge.resource_server.tokens import TokenValidator
 from drawbridge.settings import Settings
 from drawbridge.storage import migrate
 from drawbridge.storage.database import create_engine, ping
@@ -41,8 +46,22 @@ from drawbridge.storage.sql import (
     SqlSigningKeyRepository,
     SqlUserRepository,
 )
+from drawbridge.tools import Toolset, ToolsetContext
+from drawbridge.tools.loader import load_factory
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class McpOptions:
+    """Programmatic options of the MCP endpoint that no configuration file can set.
+
+    ``bearer_auth=False`` and ``configure`` exist for the conformance test profile (tests/conformance), whose
+    suite cannot send tokens and expects its own SDK-level fixtures. The CLI never passes them.
+    """
+
+    bearer_auth: bool = True
+    configure: Callable[[MCPServer], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -56,10 +75,15 @@ class Components:
     users: UserDirectory
     clients: ClientRepository
     auth_server: AuthServer
+    toolset: Toolset
+    mcp: McpEndpoint
 
 
-def build_components(settings: Settings, *, clock: Clock | None = None) -> Components:
+def build_components(
+    settings: Settings, *, clock: Clock | None = None, mcp_options: McpOptions | None = None
+) -> Components:
     """Construct the components without doing any I/O (the app's lifespan does that)."""
+    mcp_options = mcp_options or McpOptions()
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url, schema=settings.storage.schema_name)
     keys = KeyStore(
@@ -69,8 +93,47 @@ def build_components(settings: Settings, *, clock: Clock | None = None) -> Compo
         retired_key_ttl=settings.tokens.access_token_ttl + 300,
         clock=clock,
     )
-    users = UserDirectory(SqlUserRepository(engine), clock)
+    identity = settings.identity
+    hasher = PasswordHasher(
+        time_cost=identity.argon2_time_cost,
+        memory_cost=identity.argon2_memory_kib,
+        parallelism=identity.argon2_parallelism,
+    )
+    users = UserDirectory(SqlUserRepository(engine), clock, hasher=hasher)
     clients = SqlClientRepository(engine)
+    toolset = load_factory(settings.mcp.toolset)(ToolsetContext(engine=engine, clock=clock, dev=settings.server.dev))
+    auth_server = _build_auth_server(
+        settings,
+        AuthServerConfig.from_settings(
+            settings,
+            resource_scopes=tuple(sorted(toolset.scopes())),
+            baseline_scopes=tuple(sorted(toolset.baseline_scopes())),
+            scope_descriptions=toolset.scope_descriptions,
+        ),
+        engine=engine,
+        keys=keys,
+        users=users,
+        client_repository=clients,
+        clock=clock,
+    )
+    validator = TokenValidator(
+        auth_server.verifier,
+        audience=settings.resource_url,
+        revocations=auth_server.grants,
+        reload_keys=keys.load,
+        known_kids=keys.kids,
+        clock=clock,
+        revocation_check_seconds=settings.mcp.revocation_check_seconds,
+    )
+    mcp = build_mcp_endpoint(
+        toolset,
+        settings.mcp,
+        resource=settings.resource_url,
+        dev=settings.server.dev,
+        validator=validator if mcp_options.bearer_auth else None,
+        configure=mcp_options.configure,
+        max_body_bytes=settings.server.max_body_bytes,
+    )
     return Components(
         settings=settings,
         clock=clock,
@@ -78,14 +141,15 @@ def build_components(settings: Settings, *, clock: Clock | None = None) -> Compo
         keys=keys,
         users=users,
         clients=clients,
-        auth_server=_build_auth_server(
-            settings, engine=engine, keys=keys, users=users, client_repository=clients, clock=clock
-        ),
+        auth_server=auth_server,
+        toolset=toolset,
+        mcp=mcp,
     )
 
 
 def _build_auth_server(
     settings: Settings,
+    config: AuthServerConfig,
     *,
     engine: AsyncEngine,
     keys: KeyStore,
@@ -93,7 +157,6 @@ def _build_auth_server(
     client_repository: ClientRepository,
     clock: Clock,
 ) -> AuthServer:
-    config = AuthServerConfig.from_settings(settings)
     metadata = (
         build_client_metadata_resolver(settings.auth.client_metadata, clock, dev=settings.server.dev)
         if config.client_metadata_enabled
@@ -117,15 +180,28 @@ def _build_auth_server(
 
 
 async def start(components: Components) -> None:
-    """Migrate the schema (when configured) and load the signing keys."""
+    """Migrate the schema (when configured), load the signing keys, start the toolset, create --dev users."""
     if components.settings.storage.migrate_on_start:
         await migrate.upgrade(components.engine)
     await components.keys.load()
+    if components.toolset.on_start is not None:
+        await components.toolset.on_start()
+    if components.settings.server.dev:
+        await _ensure_dev_users(components)
 
 
-def build_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
+async def _ensure_dev_users(components: Components) -> None:
+    existing = {user.username for user in await components.users.list_users()}
+    for user in components.toolset.dev_users:
+        if user.username not in existing:
+            with contextlib.suppress(UserExists):  # another replica created it first
+                await components.users.add_user(user.username, user.password, user.roles)
+            log.warning("dev_user_created", username=user.username, roles=list(user.roles))
+
+
+def build_app(settings: Settings, *, clock: Clock | None = None, mcp_options: McpOptions | None = None) -> Starlette:
     """Build the ASGI application for ``settings``."""
-    components = build_components(settings, clock=clock)
+    components = build_components(settings, clock=clock, mcp_options=mcp_options)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -141,7 +217,8 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             )
         )
         try:
-            yield
+            async with components.mcp.lifespan():
+                yield
         finally:
             housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -149,7 +226,11 @@ def build_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             await components.engine.dispose()
 
     app = Starlette(
-        routes=[*_operational_routes(components), *auth_server_routes(components.auth_server)],
+        routes=[
+            *_operational_routes(components),
+            *auth_server_routes(components.auth_server),
+            *resource_server_routes(components.settings, components.toolset, components.mcp),
+        ],
         middleware=[
             Middleware(SecurityHeadersMiddleware, hsts=settings.base_url.startswith("https://")),
             Middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes),

@@ -97,6 +97,7 @@ class ClientMetadataSettings(_Section):
     deny: tuple[str, ...] = Field(default=(), description="fnmatch patterns of client_id URLs to refuse (wins).")
     timeout_seconds: float = Field(default=5.0, gt=0, le=30)
     max_bytes: int = Field(default=5120, gt=0, le=1_048_576)
+    ca_bundle: Path | None = Field(default=None, description="PEM CAs to trust for fetching documents (private PKI).")
     min_cache_seconds: int = Field(default=60, ge=0)
     max_cache_seconds: int = Field(default=3600, ge=0)
 
@@ -115,31 +116,74 @@ class AuthServerSettings(_Section):
     """The embedded authorization server and the resource it protects."""
 
     resource_path: str = Field(default="/mcp", pattern=r"^/[A-Za-z0-9/_.-]*$")
-    scopes: tuple[str, ...] = Field(
-        default=("orders:read", "customers:read", "refunds:write"), description="Scopes this server grants."
+    scopes: tuple[str, ...] | None = Field(
+        default=None, description="Scopes this server grants; default: every scope the toolset's tools need."
     )
-    default_scopes: tuple[str, ...] = Field(
-        default=("orders:read",), description="Granted when a client asks for no scope."
+    default_scopes: tuple[str, ...] | None = Field(
+        default=None,
+        description="Granted when a client asks for none; default: the scopes of the toolset's read-only tools.",
     )
     scope_descriptions: dict[str, str] = Field(
-        default={
-            "orders:read": "look up your customers' orders",
-            "customers:read": "read customer summaries",
-            "refunds:write": "request refunds on your behalf",
-        },
-        description="What each scope allows, in words the consent page shows.",
+        default={}, description="What each scope allows, for the consent page (added to the toolset's own)."
     )
     session_ttl: int = Field(default=8 * 3600, gt=0, description="Login session lifetime in seconds.")
+    introspection_clients: tuple[str, ...] = Field(
+        default=(),
+        description="client_ids (e.g. external resource servers) that may introspect any token; when set, other "
+        "confidential clients may introspect only their own. Empty: any confidential client may introspect any.",
+    )
     authorization_request_ttl: int = Field(default=600, gt=0, le=3600)
     client_metadata: ClientMetadataSettings = ClientMetadataSettings()
     registration: RegistrationSettings = RegistrationSettings()
 
     @model_validator(mode="after")
     def _default_scopes_known(self) -> AuthServerSettings:
+        if self.scopes is None or self.default_scopes is None:
+            return self
         unknown = set(self.default_scopes) - set(self.scopes)
         if unknown:
             raise ValueError(f"default_scopes not in scopes: {sorted(unknown)}")
         return self
+
+
+class McpSettings(_Section):
+    """The MCP endpoint (resource server)."""
+
+    toolset: str = Field(
+        default="drawbridge.demo:toolset",
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="module:function returning the Toolset to serve.",
+    )
+    allowed_origins: tuple[str, ...] = Field(
+        default=(), description="Browser origins (scheme://host[:port]) allowed to call /mcp (CORS and Origin check)."
+    )
+    allowed_hosts: tuple[str, ...] = Field(
+        default=(), description="Extra Host header values accepted besides the public URL's (DNS-rebinding guard)."
+    )
+    stateless: bool = Field(default=False, description="No Mcp-Session-Id sessions (2025 clients then re-send state).")
+    json_response: bool = Field(default=False, description="Answer with JSON instead of SSE streams.")
+    revocation_check_seconds: float = Field(
+        default=10.0, ge=0, le=300, description="Revoked access tokens are refused within this many seconds."
+    )
+    max_sessions: int = Field(default=1000, gt=0)
+    session_idle_timeout: float = Field(default=1800, gt=0)
+
+
+class StdioSettings(_Section):
+    """Who the caller is in ``serve --stdio`` (a local, single-user process: there is no token)."""
+
+    subject: str = "local-user"
+    client_id: str = "stdio"
+    scopes: tuple[str, ...] = ("orders:read",)
+    roles: tuple[str, ...] = ()
+
+
+class IdentitySettings(_Section):
+    """The built-in user directory: argon2id parameters for new password hashes (RFC 9106 defaults)."""
+
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_memory_kib: int = Field(default=65536, ge=1024, le=4_194_304)
+    argon2_parallelism: int = Field(default=4, ge=1, le=64)
 
 
 class LoggingSettings(_Section):
@@ -158,6 +202,9 @@ class Settings(_Section):
     keys: KeySettings = KeySettings()
     tokens: TokenSettings = TokenSettings()
     auth: AuthServerSettings = AuthServerSettings()
+    mcp: McpSettings = McpSettings()
+    stdio: StdioSettings = StdioSettings()
+    identity: IdentitySettings = IdentitySettings()
     logging: LoggingSettings = LoggingSettings()
 
     @property

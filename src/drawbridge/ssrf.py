@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -173,6 +174,7 @@ class GuardedFetcher:
         timeout: total seconds for one fetch, redirects included.
         max_bytes: largest body accepted.
         allow_loopback: ``--dev`` only: loopback addresses, and plain http to them, are allowed.
+        ca_bundle: PEM file of CAs to trust instead of the system store (a private PKI).
         transport: an httpx transport to send through (tests pass a ``MockTransport``); by default a fresh
             certificate-verifying transport per fetch.
     """
@@ -185,8 +187,11 @@ class GuardedFetcher:
         max_bytes: int,
         allow_loopback: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
+        ca_bundle: str | None = None,
     ) -> None:
         self._resolver = resolver
+        # Certificates are always verified: against the system store, or against an operator's private CA bundle.
+        self._verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
         self._timeout = timeout
         self._max_bytes = max_bytes
         self._allow_loopback = allow_loopback
@@ -199,7 +204,7 @@ class GuardedFetcher:
             SsrfError: the URL, an address, a redirect, the status, the size or the time is refused.
         """
         target = _parse(url)
-        transport = self._transport or httpx.AsyncHTTPTransport(verify=True, trust_env=False)
+        transport = self._transport or httpx.AsyncHTTPTransport(verify=self._verify, trust_env=False)
         client = httpx.AsyncClient(transport=transport, trust_env=False, follow_redirects=False, timeout=self._timeout)
         try:
             async with asyncio.timeout(self._timeout):

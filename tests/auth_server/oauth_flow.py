@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,6 +26,8 @@ from drawbridge.testing import FrozenClock
 
 REDIRECT_URI = "http://127.0.0.1:9999/callback"
 PASSWORD = "correct horse battery"
+# The parameters the test servers use (tests/conftest.py): a login then needs no rehash.
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -35,8 +38,7 @@ def pkce_pair() -> tuple[str, str]:
 
 def hidden_fields(page: str) -> dict[str, str]:
     return {
-        m[1]: html.unescape(m[2])
-        for m in re.finditer(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)
+        m[1]: html.unescape(m[2]) for m in re.finditer(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)
     }
 
 
@@ -48,7 +50,9 @@ async def add_user(settings: Settings, clock: FrozenClock, username: str, roles:
     """Create a user directly in the server's database; return its id."""
     engine: AsyncEngine = create_engine(settings.database_url, schema=settings.storage.schema_name)
     try:
-        user = await UserDirectory(SqlUserRepository(engine), clock).add_user(username, PASSWORD, roles)
+        user = await UserDirectory(SqlUserRepository(engine), clock, hasher=CHEAP_HASHER).add_user(
+            username, PASSWORD, roles
+        )
     finally:
         await engine.dispose()
     return user.id
@@ -155,12 +159,9 @@ class Flow:
 
     async def back_channel(self, path: str, **form: str) -> httpx.Response:
         """POST a form to a back-channel endpoint (/revoke, /introspect) authenticated like :meth:`token`."""
-        data = {"client_id": self.client_id, **form}
-        auth = None
         if self.client_secret:
-            auth = httpx.BasicAuth(self.client_id, self.client_secret)
-            data.pop("client_id")
-        return await self.http.post(path, data=data, auth=auth)
+            return await self.http.post(path, data=form, auth=httpx.BasicAuth(self.client_id, self.client_secret))
+        return await self.http.post(path, data={"client_id": self.client_id, **form})
 
     async def revoke(self, token: str, **extra: str) -> httpx.Response:
         return await self.back_channel("/revoke", token=token, **extra)
@@ -173,7 +174,7 @@ async def set_disabled(settings: Settings, clock: FrozenClock, username: str, di
     """Disable (or re-enable) a user directly in the server's database."""
     engine: AsyncEngine = create_engine(settings.database_url, schema=settings.storage.schema_name)
     try:
-        await UserDirectory(SqlUserRepository(engine), clock).set_disabled(username, disabled)
+        await UserDirectory(SqlUserRepository(engine), clock, hasher=CHEAP_HASHER).set_disabled(username, disabled)
     finally:
         await engine.dispose()
 

@@ -92,7 +92,7 @@ async def test_housekeeping_purges_expired_codes_and_sessions_but_keeps_live_one
             )
         removed = await purge_once(server, components.clients, unused_client_ttl=3600)
         assert removed == 2
-        assert (await server.grants.consume_code("live", now))[0] is not None
+        assert (await server.grants.consume_code("live", now, family_id="f", access_jti="j"))[0] is not None
         assert await server.sessions.get_session("live") is not None
         assert await server.sessions.get_session("old") is None
     finally:

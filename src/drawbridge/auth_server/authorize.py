@@ -53,6 +53,8 @@ class AuthorizeEndpoint:
     async def handle(self, request: Request) -> Response:
         params = request.query_params
         try:
+            if any("\x00" in value for _, value in params.multi_items()):
+                raise InvalidRequest("parameters must not contain NUL characters")
             client, redirect_uri = await self._client_and_redirect(params)
         except OAuthError as exc:
             return error_page(self._server, request, exc)
@@ -109,19 +111,24 @@ class AuthorizeEndpoint:
             code_challenge=challenge,
             resource=resource,
             expires_at=self._server.clock.now() + self._server.config.request_ttl,
+            redirect_uri_given="redirect_uri" in params,
         )
 
     def _scopes(self, requested: str | None, client: Client) -> list[str]:
+        """The scopes to ask the user for.
+
+        A registration's ``scope`` is not a ceiling: MCP clients register with the first scope they were challenged
+        for and later step up to the union (MCP authorization, scope challenge handling). Least privilege comes from
+        the user's consent, per scope, and from each tool declaring what it needs.
+        """
         config = self._server.config
-        allowed = set(client.scope.split()) if client.scope else set(config.scopes)
         names = [s for s in (requested or "").split() if s not in _IGNORED_SCOPES]
         if not names:
-            names = [s for s in config.default_scopes if s in allowed]
+            registered = client.scope.split() if client.scope else []
+            names = [s for s in registered if s in config.scopes] or list(config.default_scopes)
         unknown = sorted(set(names) - set(config.scopes))
         if unknown:
             raise InvalidScope(f"unknown scope: {' '.join(unknown)}")
-        if not set(names) <= allowed:
-            raise InvalidScope("scope exceeds what the client registered")
         if not names:
             raise InvalidScope("no scope requested and none available by default")
         return list(dict.fromkeys(names))
@@ -143,6 +150,7 @@ async def issue_code(
             resource=pending.resource,
             code_challenge=pending.code_challenge,
             expires_at=now + server.config.code_ttl,
+            redirect_uri_given=pending.redirect_uri_given,
         )
     )
     params = {"code": code, **({"state": pending.state} if pending.state is not None else {})}

@@ -256,5 +256,6 @@ def build_client_metadata_resolver(
         timeout=settings.timeout_seconds,
         max_bytes=settings.max_bytes,
         allow_loopback=dev,
+        ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
     )
     return ClientMetadataResolver(settings, fetcher, clock, dev=dev)

@@ -50,6 +50,8 @@ class ClientRegistry:
         Raises:
             UnknownClient: not registered, or its metadata document is unusable (``reason`` says why).
         """
+        if "\x00" in client_id or len(client_id) > 2048:
+            raise UnknownClient("malformed client_id", reason="malformed")
         if is_client_id_url(client_id):
             if self._metadata is None:
                 raise UnknownClient("client ID metadata documents are disabled", reason="cimd_disabled")
@@ -85,7 +87,7 @@ class ClientRegistry:
 
         Raises:
             InvalidClient: unknown client, wrong secret, or the wrong authentication method.
-            InvalidRequest: more than one method, or no client_id at all.
+            InvalidRequest: more than one authentication method.
         """
         basic = _parse_basic(authorization)
         posted_secret = form.get("client_secret")
@@ -98,7 +100,7 @@ class ClientRegistry:
         else:
             client_id, secret, method = form.get("client_id", ""), None, "none"
         if not client_id:
-            raise InvalidRequest("client_id is required")
+            raise InvalidClient("client authentication required")  # RFC 6749 §5.2: none included
         try:
             client = await self.get(client_id)
         except UnknownClient as exc:

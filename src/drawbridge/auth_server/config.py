@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from drawbridge.settings import Settings
@@ -23,17 +24,26 @@ class AuthServerConfig:
     request_ttl: int
     session_ttl: int
     registration_enabled: bool
+    introspection_clients: frozenset[str]
     client_metadata_enabled: bool
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AuthServerConfig:
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        resource_scopes: tuple[str, ...],
+        baseline_scopes: tuple[str, ...],
+        scope_descriptions: Mapping[str, str],
+    ) -> AuthServerConfig:
+        """The configuration for ``settings``; scopes not configured come from what the resource needs."""
         auth = settings.auth
         return cls(
             issuer=settings.issuer,
             resource=settings.resource_url,
-            scopes=auth.scopes,
-            default_scopes=auth.default_scopes,
-            scope_descriptions=dict(auth.scope_descriptions),
+            scopes=auth.scopes if auth.scopes is not None else resource_scopes,
+            default_scopes=auth.default_scopes if auth.default_scopes is not None else baseline_scopes,
+            scope_descriptions={**scope_descriptions, **auth.scope_descriptions},
             secure_cookies=settings.base_url.startswith("https://"),
             access_token_ttl=settings.tokens.access_token_ttl,
             refresh_token_ttl=settings.tokens.refresh_token_ttl,
@@ -41,5 +51,6 @@ class AuthServerConfig:
             request_ttl=auth.authorization_request_ttl,
             session_ttl=auth.session_ttl,
             registration_enabled=auth.registration.enabled,
+            introspection_clients=frozenset(auth.introspection_clients),
             client_metadata_enabled=auth.client_metadata.enabled,
         )

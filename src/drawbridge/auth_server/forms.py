@@ -6,6 +6,7 @@ included more than once.
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from drawbridge.auth_server.errors import InvalidRequest
@@ -22,13 +23,18 @@ async def read_form(request: Request) -> dict[str, str]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise InvalidRequest("the body must be application/x-www-form-urlencoded")
-    form = await request.form(max_files=0, max_fields=MAX_FIELDS)
+    try:
+        form = await request.form(max_files=0, max_fields=MAX_FIELDS)
+    except HTTPException as exc:
+        raise InvalidRequest("malformed form body") from exc
     parsed: dict[str, str] = {}
     for key, value in form.multi_items():
         if not isinstance(value, str):
             raise InvalidRequest("file uploads are not accepted")
         if key in parsed:
             raise InvalidRequest(f"{key} given more than once")
+        if "\x00" in value:
+            raise InvalidRequest("parameters must not contain NUL characters")
         if value != "":
             parsed[key] = value
     return parsed

@@ -1,8 +1,9 @@
 """RFC 7662 token introspection, for resource servers that cannot verify our JWTs themselves.
 
-Only confidential clients (e.g. a resource server registered with a secret) may introspect: an unauthenticated
-endpoint would let anyone test stolen tokens. Inactive, unknown, expired and revoked tokens all answer the same
-``{"active": false}``.
+Only confidential clients may introspect: an unauthenticated endpoint would let anyone test stolen tokens.
+Anyone can register a confidential client through DCR, so an operator should list the resource servers it trusts
+in ``auth.introspection_clients``: then only those see other clients' tokens, and every other client sees only its
+own. Inactive, unknown, expired, revoked and not-yours tokens all answer the same ``{"active": false}``.
 """
 
 from __future__ import annotations
@@ -41,9 +42,12 @@ class IntrospectionEndpoint:
                 raise InvalidRequest("token is required")
         except OAuthError as exc:
             return oauth_error(exc, basic_attempted=bool(authorization))
-        if token.startswith(REFRESH_PREFIX):
-            return oauth_json(await self._refresh(token))
-        return oauth_json(await self._access(token))
+        answer = await (self._refresh(token) if token.startswith(REFRESH_PREFIX) else self._access(token))
+        allowed = self._server.config.introspection_clients
+        privileged = not allowed or client.client_id in allowed
+        if answer.get("active") and not privileged and answer.get("client_id") != client.client_id:
+            answer = INACTIVE
+        return oauth_json(answer)
 
     async def _access(self, token: str) -> dict[str, Any]:
         try:

@@ -40,10 +40,13 @@ class LoginEndpoint:
             return error_page(self._server, request, InvalidRequest("this sign-in request has expired or is unknown"))
         if not self._server.browser.csrf_ok(request, form):
             return error_page(self._server, request, InvalidRequest("the form was not submitted from this site"), 403)
-        username, password = form.get("username", "")[:_MAX_FIELD], form.get("password", "")[:_MAX_FIELD]
-        user = await self._server.users.authenticate(username, password) if username and password else None
+        username, password = form.get("username", ""), form.get("password", "")
+        # Over-long input is wrong, never truncated (truncation would accept the password plus any suffix).
+        plausible = 0 < len(username) <= _MAX_FIELD and 0 < len(password) <= _MAX_FIELD and "\x00" not in username
+        user = await self._server.users.authenticate(username, password) if plausible else None
         if user is None:
-            return self._page(request, pending, username=username, error="Wrong username or password.", status=401)
+            shown = username[:_MAX_FIELD]
+            return self._page(request, pending, username=shown, error="Wrong username or password.", status=401)
         response = RedirectResponse(f"/consent?{urlencode({'request': pending.record.id})}", status_code=303)
         now = self._server.clock.now()
         ttl = self._server.config.session_ttl

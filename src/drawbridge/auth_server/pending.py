@@ -20,7 +20,7 @@ class PendingRequest:
 
 async def load_pending(server: AuthServer, request_id: str | None) -> PendingRequest | None:
     """The unexpired request with this id and its (still valid) client, or None."""
-    if not request_id or len(request_id) > 64:
+    if not request_id or len(request_id) > 64 or "\x00" in request_id:
         return None
     record = await server.grants.get_request(request_id)
     if record is None or record.expires_at <= server.clock.now():

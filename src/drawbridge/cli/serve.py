@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 
-from drawbridge.app import build_app
+from drawbridge.app import build_app, build_components, start
 from drawbridge.cli.options import ConfigFile, DataDir, Dev, settings_from
+from drawbridge.resource_server.stdio import stdio_server
+from drawbridge.settings import Settings
 
 
 def serve(
@@ -24,18 +27,29 @@ def serve(
     dev: Dev = False,
     ssl_certfile: Annotated[Path | None, typer.Option(help="PEM certificate: serve TLS directly.")] = None,
     ssl_keyfile: Annotated[Path | None, typer.Option(help="PEM private key for --ssl-certfile.")] = None,
+    toolset: Annotated[
+        str | None, typer.Option(help="module:function building the Toolset to serve [default: the demo].")
+    ] = None,
+    stdio: Annotated[
+        bool, typer.Option("--stdio", help="Serve MCP on stdin/stdout for one local user (identity from [stdio]).")
+    ] = False,
 ) -> None:
     """Serve the authorization server and the MCP endpoint (SQLite and fresh keys by default)."""
     settings = settings_from(
         config,
         data_dir,
+        # stdio has no issuer or URLs; a placeholder keeps the https rule for HTTP serving intact.
+        server__public_url=public_url or ("https://stdio.invalid" if stdio else None),
         server__host=host,
         server__port=port,
-        server__public_url=public_url,
         server__dev=dev,
         server__ssl_certfile=ssl_certfile,
         server__ssl_keyfile=ssl_keyfile,
+        mcp__toolset=toolset,
     )
+    if stdio:
+        asyncio.run(_serve_stdio(settings))
+        return
     server = settings.server
     typer.echo(
         f"Drawbridge on {settings.base_url}\n"
@@ -60,3 +74,12 @@ def serve(
         server_header=False,
         timeout_graceful_shutdown=10,
     )
+
+
+async def _serve_stdio(settings: Settings) -> None:
+    components = build_components(settings)
+    try:
+        await start(components)
+        await stdio_server(components.toolset, settings.stdio).run_stdio_async()
+    finally:
+        await components.engine.dispose()

@@ -49,6 +49,11 @@ class AccessTokenClaims:
     raw: dict[str, Any]
 
 
+def new_token_id() -> str:
+    """A fresh, unguessable ``jti``."""
+    return secrets.token_urlsafe(18)
+
+
 class AccessTokenIssuer:
     """Signs access tokens with the key store's current key."""
 
@@ -67,8 +72,10 @@ class AccessTokenIssuer:
         scopes: Sequence[str],
         extra: dict[str, Any] | None = None,
         ttl: int | None = None,
+        jti: str | None = None,
     ) -> tuple[str, AccessTokenClaims]:
-        """Return a signed token and its claims. ``extra`` adds claims such as ``roles`` or ``act``."""
+        """Return a signed token and its claims. ``extra`` adds claims such as ``roles`` or ``act``; ``jti`` is
+        given when its id had to be recorded before minting (authorization codes: replay revocation)."""
         now = int(self._clock.now())
         claims: dict[str, Any] = {
             **(extra or {}),
@@ -80,7 +87,7 @@ class AccessTokenIssuer:
             "iat": now,
             "nbf": now,
             "exp": now + (ttl or self._ttl),
-            "jti": secrets.token_urlsafe(18),
+            "jti": jti or new_token_id(),
         }
         key = self._keys.signing_key
         header = {"typ": TOKEN_TYPE, "alg": key.alg, "kid": key.kid}

@@ -93,6 +93,10 @@ class KeyStore:
         horizon = self._clock.now() - self._retired_key_ttl
         return [k.key for k in self._keys if k.retired_at is None or k.retired_at > horizon]
 
+    def kids(self) -> set[str]:
+        """Ids of the published keys."""
+        return {str(key.kid) for key in self.published()}
+
     def key_set(self) -> KeySet:
         """The published keys, for verifying tokens."""
         return KeySet(self.published())  # type: ignore[arg-type]  # KeySet accepts any JWK; stub is narrower

@@ -134,6 +134,7 @@ class AuthorizationRequestRecord:
     code_challenge: str
     resource: str
     expires_at: float
+    redirect_uri_given: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +152,7 @@ class AuthorizationCodeRecord:
     used_at: float | None = None
     family_id: str | None = None
     access_jti: str | None = None
+    redirect_uri_given: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,15 +194,16 @@ class GrantRepository(Protocol):
 
     async def add_code(self, code: AuthorizationCodeRecord) -> None: ...
 
-    async def consume_code(self, code_hash: str, at: float) -> tuple[AuthorizationCodeRecord | None, bool]:
-        """Atomically mark the code used; return it and whether this was its first use."""
+    async def consume_code(
+        self, code_hash: str, at: float, *, family_id: str, access_jti: str
+    ) -> tuple[AuthorizationCodeRecord | None, bool]:
+        """Atomically mark the code used and record the ids of what its first use will mint (so a concurrent
+        replay can revoke them); return the code and whether this was its first use."""
         ...
 
-    async def record_code_tokens(self, code_hash: str, family_id: str | None, access_jti: str) -> None:
-        """Remember what a code minted, so a replay can revoke it."""
+    async def add_family(self, family_id: str, client_id: str, user_id: str, at: float) -> None:
+        """Create a refresh family; if a replay already revoked it (it exists), leave it revoked."""
         ...
-
-    async def add_family(self, family_id: str, client_id: str, user_id: str, at: float) -> None: ...
 
     async def add_refresh(self, token: RefreshTokenRecord) -> None: ...
 
@@ -210,7 +213,9 @@ class GrantRepository(Protocol):
         """Atomically mark a refresh token used; False when it already was (reuse)."""
         ...
 
-    async def revoke_family(self, family_id: str, at: float) -> None: ...
+    async def revoke_family(self, family_id: str, at: float, *, client_id: str = "", user_id: str = "") -> None:
+        """Revoke a family, creating it already revoked if it does not exist yet (a replay racing its mint)."""
+        ...
 
     async def revoke_families_of(self, user_id: str, client_id: str, at: float) -> int:
         """Revoke every refresh family a user granted a client; return how many."""

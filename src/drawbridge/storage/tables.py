@@ -3,7 +3,7 @@
 Timestamps are Unix seconds (floats) everywhere: one clock type, no timezone ambiguity across backends.
 """
 
-from sqlalchemy import JSON, Boolean, Column, Float, ForeignKey, Index, LargeBinary, MetaData, String, Table
+from sqlalchemy import JSON, Boolean, Column, Float, ForeignKey, Index, LargeBinary, MetaData, String, Table, true
 
 metadata = MetaData(
     naming_convention={
@@ -68,6 +68,8 @@ authorization_requests = Table(
     Column("code_challenge", String(128), nullable=False),
     Column("resource", String(2048), nullable=False),
     Column("expires_at", Float, nullable=False),
+    # OAuth 2.1 §4.1.3: the token request must repeat redirect_uri only if the authorization request sent it.
+    Column("redirect_uri_given", Boolean, nullable=False, server_default=true()),
 )
 
 authorization_codes = Table(
@@ -84,6 +86,7 @@ authorization_codes = Table(
     Column("used_at", Float, nullable=True),
     Column("family_id", String(64), nullable=True),  # the refresh family minted from it, revoked on replay
     Column("access_jti", String(64), nullable=True),  # the access token minted from it, revoked on replay
+    Column("redirect_uri_given", Boolean, nullable=False, server_default=true()),
 )
 
 refresh_families = Table(

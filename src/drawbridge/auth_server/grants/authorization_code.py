@@ -7,6 +7,7 @@ redirect (the code is bound to both); interception (the PKCE verifier must match
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ from drawbridge.auth_server.context import AuthServer
 from drawbridge.auth_server.errors import InvalidGrant, InvalidRequest
 from drawbridge.auth_server.grants.issue import active_user, check_resource, issue_tokens
 from drawbridge.auth_server.models import Client
+from drawbridge.keys.access_token import new_token_id
 from drawbridge.storage.repositories import AuthorizationCodeRecord
 
 
@@ -29,21 +31,28 @@ class AuthorizationCodeGrant:
         code = form.get("code")
         if not code:
             raise InvalidRequest("code is required")
-        record = await self._consume(code)
+        # The ids of what this redemption will mint are recorded atomically with spending the code, so a replay
+        # racing it can revoke them even before they exist.
+        family_id, jti = secrets.token_urlsafe(18), new_token_id()
+        record = await self._consume(code, family_id=family_id, jti=jti)
         if record.client_id != client.client_id:
             raise InvalidGrant("the code was issued to another client")
-        if form.get("redirect_uri") != record.redirect_uri:
+        redirect_uri = form.get("redirect_uri")
+        if (redirect_uri is not None or record.redirect_uri_given) and redirect_uri != record.redirect_uri:
             raise InvalidGrant("redirect_uri does not match the authorization request")
         pkce.verify(form.get("code_verifier"), record.code_challenge)
         resource = check_resource(form.get("resource"), record.resource)
         user = await active_user(self._server, record.user_id)
-        issued = await issue_tokens(self._server, client, user, record.scope.split(), resource)
-        await self._server.grants.record_code_tokens(record.code_hash, issued.family_id, issued.access_jti)
+        issued = await issue_tokens(
+            self._server, client, user, record.scope.split(), resource, family_id=family_id, jti=jti
+        )
         return issued.body
 
-    async def _consume(self, code: str) -> AuthorizationCodeRecord:
+    async def _consume(self, code: str, *, family_id: str, jti: str) -> AuthorizationCodeRecord:
         now = self._server.clock.now()
-        record, first_use = await self._server.grants.consume_code(hash_opaque(code), now)
+        record, first_use = await self._server.grants.consume_code(
+            hash_opaque(code), now, family_id=family_id, access_jti=jti
+        )
         if record is None:
             raise InvalidGrant("unknown code")
         if not first_use:
@@ -56,6 +65,8 @@ class AuthorizationCodeGrant:
     async def _revoke_minted(self, record: AuthorizationCodeRecord) -> None:
         now = self._server.clock.now()
         if record.family_id:
-            await self._server.grants.revoke_family(record.family_id, now)
+            await self._server.grants.revoke_family(
+                record.family_id, now, client_id=record.client_id, user_id=record.user_id
+            )
         if record.access_jti:
             await self._server.grants.revoke_access_token(record.access_jti, now + self._server.tokens.ttl + 60)

@@ -32,11 +32,15 @@ async def issue_tokens(
     resource: str,
     *,
     family_id: str | None = None,
+    new_family: bool = True,
     refresh_scopes: Sequence[str] | None = None,
+    jti: str | None = None,
 ) -> Issued:
     """Mint the access token (and a refresh token when the client may refresh).
 
     ``refresh_scopes`` keeps a refresh token's scope when the access token asked for less (RFC 6749 §6).
+    ``family_id``/``jti`` are given when they were recorded before minting; ``new_family`` says whether the family
+    must still be created (a code's first use) or already exists (a refresh).
     """
     token, claims = server.tokens.mint(
         subject=user.id,
@@ -44,6 +48,7 @@ async def issue_tokens(
         client_id=client.client_id,
         scopes=scopes,
         extra={"roles": list(user.roles), "preferred_username": user.username},
+        jti=jti,
     )
     body: dict[str, Any] = {
         "access_token": token,
@@ -53,8 +58,8 @@ async def issue_tokens(
     }
     if "refresh_token" in client.grant_types:
         now = server.clock.now()
-        if family_id is None:
-            family_id = secrets.token_urlsafe(18)
+        family_id = family_id or secrets.token_urlsafe(18)
+        if new_family:
             await server.grants.add_family(family_id, client.client_id, user.id, now)
         refresh = "drt_" + secrets.token_urlsafe(32)
         await server.grants.add_refresh(

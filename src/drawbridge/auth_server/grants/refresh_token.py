@@ -7,7 +7,7 @@ the family (one of them stole it), so the whole family is revoked and both must 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import structlog
 
@@ -36,10 +36,8 @@ class RefreshTokenGrant:
             raise InvalidGrant("unknown refresh token")
         if record.family_revoked:
             raise InvalidGrant("the refresh token was revoked")
-        if record.used_at is not None or not await grants.use_refresh(record.token_hash, now):
-            await grants.revoke_family(record.family_id, now)
-            log.warning("refresh_token_reuse_detected", client_id=client.client_id, family=record.family_id)
-            raise InvalidGrant("the refresh token was already used; the session is revoked")
+        if record.used_at is not None:
+            await self._reuse_detected(record.family_id, client)
         if record.expires_at <= now:
             raise InvalidGrant("the refresh token has expired")
         granted = record.scope.split()
@@ -50,7 +48,22 @@ class RefreshTokenGrant:
                 raise InvalidScope("scope exceeds what was granted")
         resource = check_resource(form.get("resource"), record.resource)
         user = await active_user(self._server, record.user_id)
+        # Spent only once the request is known to be good (RFC 6749 §6); atomically, so a concurrent use loses.
+        if not await grants.use_refresh(record.token_hash, now):
+            await self._reuse_detected(record.family_id, client)
         issued = await issue_tokens(
-            self._server, client, user, scopes, resource, family_id=record.family_id, refresh_scopes=granted
+            self._server,
+            client,
+            user,
+            scopes,
+            resource,
+            family_id=record.family_id,
+            new_family=False,
+            refresh_scopes=granted,
         )
         return issued.body
+
+    async def _reuse_detected(self, family_id: str, client: Client) -> NoReturn:
+        await self._server.grants.revoke_family(family_id, self._server.clock.now())
+        log.warning("refresh_token_reuse_detected", client_id=client.client_id, family=family_id)
+        raise InvalidGrant("the refresh token was already used; the session is revoked")

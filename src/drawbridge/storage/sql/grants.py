@@ -5,6 +5,7 @@ succeeds for exactly one of two concurrent redemptions, on every replica.
 """
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from drawbridge.storage.repositories import AuthorizationCodeRecord, AuthorizationRequestRecord, RefreshTokenRecord
@@ -43,27 +44,27 @@ class SqlGrantRepository:
         async with self._engine.begin() as conn:
             await conn.execute(insert(authorization_codes).values(**_fields(code)))
 
-    async def consume_code(self, code_hash: str, at: float) -> tuple[AuthorizationCodeRecord | None, bool]:
+    async def consume_code(
+        self, code_hash: str, at: float, *, family_id: str, access_jti: str
+    ) -> tuple[AuthorizationCodeRecord | None, bool]:
         table = authorization_codes
         async with self._engine.begin() as conn:
             result = await conn.execute(
-                update(table).where(table.c.code_hash == code_hash, table.c.used_at.is_(None)).values(used_at=at)
+                update(table)
+                .where(table.c.code_hash == code_hash, table.c.used_at.is_(None))
+                .values(used_at=at, family_id=family_id, access_jti=access_jti)
             )
             row = (await conn.execute(select(table).where(table.c.code_hash == code_hash))).first()
         return (AuthorizationCodeRecord(**row._mapping) if row else None), result.rowcount == 1
 
-    async def record_code_tokens(self, code_hash: str, family_id: str | None, access_jti: str) -> None:
-        table = authorization_codes
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                update(table).where(table.c.code_hash == code_hash).values(family_id=family_id, access_jti=access_jti)
-            )
-
     async def add_family(self, family_id: str, client_id: str, user_id: str, at: float) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                insert(refresh_families).values(id=family_id, client_id=client_id, user_id=user_id, created_at=at)
-            )
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    insert(refresh_families).values(id=family_id, client_id=client_id, user_id=user_id, created_at=at)
+                )
+        except IntegrityError:
+            pass  # a racing replay created it revoked first: keep it revoked
 
     async def add_refresh(self, token: RefreshTokenRecord) -> None:
         async with self._engine.begin() as conn:
@@ -102,12 +103,24 @@ class SqlGrantRepository:
             )
             return result.rowcount == 1
 
-    async def revoke_family(self, family_id: str, at: float) -> None:
+    async def revoke_family(self, family_id: str, at: float, *, client_id: str = "", user_id: str = "") -> None:
         table = refresh_families
         async with self._engine.begin() as conn:
-            await conn.execute(
-                update(table).where(table.c.id == family_id, table.c.revoked_at.is_(None)).values(revoked_at=at)
-            )
+            exists = (await conn.execute(select(table.c.id).where(table.c.id == family_id))).first()
+            if exists:
+                await conn.execute(
+                    update(table).where(table.c.id == family_id, table.c.revoked_at.is_(None)).values(revoked_at=at)
+                )
+                return
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    insert(table).values(
+                        id=family_id, client_id=client_id, user_id=user_id, created_at=at, revoked_at=at
+                    )
+                )
+        except IntegrityError:
+            await self.revoke_family(family_id, at)  # created meanwhile: revoke the row that now exists
 
     async def revoke_families_of(self, user_id: str, client_id: str, at: float) -> int:
         table = refresh_families
@@ -120,10 +133,13 @@ class SqlGrantRepository:
             return result.rowcount
 
     async def revoke_access_token(self, jti: str, expires_at: float) -> None:
-        async with self._engine.begin() as conn:
-            exists = (await conn.execute(select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti))).first()
-            if not exists:
-                await conn.execute(insert(revoked_tokens).values(jti=jti, expires_at=expires_at))
+        try:
+            async with self._engine.begin() as conn:
+                exists = (await conn.execute(select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti))).first()
+                if not exists:
+                    await conn.execute(insert(revoked_tokens).values(jti=jti, expires_at=expires_at))
+        except IntegrityError:
+            pass  # revoked concurrently by another request: the row is there, which is all that matters
 
     async def is_access_token_revoked(self, jti: str) -> bool:
         async with self._engine.connect() as conn:

@@ -1,0 +1,17 @@
+"""The demo: a small order-support service showing how a well-designed MCP server looks (docs/demo.md)."""
+
+from drawbridge.demo.store import DemoStore
+from drawbridge.demo.tools import INSTRUCTIONS, build_toolset
+from drawbridge.demo.users import DEMO_USERS, ensure_demo_users
+from drawbridge.tools import Toolset, ToolsetContext
+
+__all__ = ["DEMO_USERS", "INSTRUCTIONS", "DemoStore", "build_toolset", "ensure_demo_users", "toolset"]
+
+
+def toolset(context: ToolsetContext) -> Toolset:
+    """The toolset factory Drawbridge serves by default (``[mcp] toolset = "drawbridge.demo:toolset"``).
+
+    Builds without I/O; the returned toolset's ``on_start`` creates and seeds the demo tables in Drawbridge's
+    database, and its demo users are created only under ``--dev``.
+    """
+    return build_toolset(DemoStore(context.engine, context.clock))

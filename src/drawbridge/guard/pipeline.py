@@ -1,0 +1,201 @@
+"""The guard: the SDK middleware every tools/resources request passes through, so no tool can skip a check.
+
+Threats: an agent calling a tool its token's scopes don't cover (refused here even if the HTTP layer missed it);
+smuggled arguments (the SDK silently drops unknown top-level keys: we refuse them, and validate strictly against
+the tool's closed model before the tool runs); over-sharing (results are re-validated against the declared output
+model, which drops anything undeclared); tool discovery beyond one's rights (lists show only what the caller may
+use). Failures inside a tool become a generic tool error; details go to the log, not to the agent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import structlog
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.shared.exceptions import MCPError
+from mcp_types import (
+    INVALID_PARAMS,
+    CallToolResult,
+    ListResourceTemplatesResult,
+    ListToolsResult,
+    ReadResourceResult,
+    TextContent,
+    TextResourceContents,
+)
+from mcp_types import ResourceTemplate as WireResourceTemplate
+from mcp_types import Tool as WireTool
+from pydantic import BaseModel, ValidationError
+
+from drawbridge.tools import Caller, ResourceTemplate, Tool, ToolCall, ToolFailure, Toolset
+
+log = structlog.get_logger(__name__)
+
+CallerSource = Callable[[], Caller | None]
+
+
+class GuardMiddleware:
+    """An ``mcp`` ``ServerMiddleware`` that serves the toolset's tools and resources behind every check.
+
+    Args:
+        toolset: the tools and resource templates to serve.
+        caller: returns who is calling (from the verified token over HTTP, from config over stdio).
+    """
+
+    def __init__(
+        self, toolset: Toolset, caller: CallerSource, *, sdk_tools: Callable[[], Awaitable[set[str]]] | None = None
+    ) -> None:
+        self._toolset = toolset
+        self._caller = caller
+        self._sdk_tools = sdk_tools
+        self._wire_tools = {t.name: _wire_tool(t) for t in toolset.tools}
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        params = ctx.params or {}
+        if ctx.method == "tools/list":
+            return await self._list_tools(await call_next(ctx), self._caller())
+        if ctx.method == "tools/call" and not await self._is_sdk_tool(params.get("name")):
+            return await self._call_tool(params, self._require_caller())
+        if ctx.method == "resources/templates/list":
+            return await self._list_templates(await call_next(ctx), self._caller())
+        if ctx.method == "resources/read" and self._is_ours(params.get("uri")):
+            return await self._read_resource(params, self._require_caller())
+        # Anything else (initialize, discover, ping, SDK-registered fixtures of the test profile) goes on to the SDK.
+        return await call_next(ctx)
+
+    def _require_caller(self) -> Caller:
+        caller = self._caller()
+        if caller is None:
+            raise MCPError(code=INVALID_PARAMS, message="no authenticated caller")
+        return caller
+
+    async def _is_sdk_tool(self, name: object) -> bool:
+        """True only for a tool registered on the SDK itself (the conformance profile's fixtures)."""
+        return (
+            self._toolset.find(str(name)) is None
+            and self._sdk_tools is not None
+            and str(name) in await self._sdk_tools()
+        )
+
+    def _is_ours(self, uri: object) -> bool:
+        return isinstance(uri, str) and any(t.match(uri) is not None for t in self._toolset.resources)
+
+    async def _list_tools(self, from_sdk: HandlerResult, caller: Caller | None) -> ListToolsResult:
+        granted = caller.scopes if caller else frozenset()  # no caller: none of ours are listed
+        allowed = [self._wire_tools[t.name] for t in self._toolset.tools if t.scopes <= granted]
+        return ListToolsResult(tools=[*_listed(from_sdk, ListToolsResult).tools, *allowed])
+
+    async def _call_tool(self, params: Any, caller: Caller) -> CallToolResult:
+        tool = self._toolset.find(str(params.get("name")))
+        if tool is None or not tool.scopes <= caller.scopes:
+            # Not permitted and not existing look the same: listing rights are calling rights.
+            raise MCPError(code=INVALID_PARAMS, message=f"unknown tool: {str(params.get('name'))[:64]}")
+        arguments = params.get("arguments") or {}
+        try:
+            args = tool.input_model.model_validate(arguments, strict=True)
+        except ValidationError as exc:
+            return _tool_error(f"invalid arguments: {_describe(exc)}")
+        try:
+            raw = await tool.handler(ToolCall(caller=caller, tool=tool.name), args)
+        except ToolFailure as exc:
+            return _tool_error(str(exc))
+        except Exception:
+            log.exception("tool_failed", tool=tool.name)
+            return _tool_error("the tool failed; the operator can find the details in the server log")
+        try:
+            data = _only_declared(tool.output_model, raw).model_dump(mode="json")
+        except ValidationError:
+            log.error("tool_output_invalid", tool=tool.name)  # a bug in the tool; the agent learns nothing more
+            return _tool_error("the tool failed to produce a valid result")
+        return CallToolResult(content=[TextContent(type="text", text=json.dumps(data))], structured_content=data)
+
+    async def _list_templates(self, from_sdk: HandlerResult, caller: Caller | None) -> ListResourceTemplatesResult:
+        granted = caller.scopes if caller else frozenset()
+        ours = [
+            WireResourceTemplate(
+                uri_template=r.uri_template,
+                name=r.name,
+                title=r.title,
+                description=r.description,
+                mime_type=r.mime_type,
+            )
+            for r in self._toolset.resources
+            if r.scopes <= granted
+        ]
+        theirs = _listed(from_sdk, ListResourceTemplatesResult).resource_templates
+        return ListResourceTemplatesResult(resource_templates=[*theirs, *ours])
+
+    async def _read_resource(self, params: Any, caller: Caller) -> ReadResourceResult:
+        uri = params.get("uri")
+        found = self._resource_for(uri, caller) if isinstance(uri, str) else None
+        if found is None:
+            raise MCPError(code=INVALID_PARAMS, message="resource not found", data={"uri": str(uri)[:256]})
+        template, values = found
+        try:
+            model = await template.reader(ToolCall(caller=caller, tool=template.name), values)
+        except ToolFailure as exc:
+            raise MCPError(code=INVALID_PARAMS, message=str(exc), data={"uri": uri}) from exc
+        text = model.model_dump_json()
+        return ReadResourceResult(contents=[TextResourceContents(uri=uri, mime_type=template.mime_type, text=text)])
+
+    def _resource_for(self, uri: str, caller: Caller) -> tuple[ResourceTemplate, dict[str, str]] | None:
+        for template in self._toolset.resources:
+            values = template.match(uri)
+            if values is not None and template.scopes <= caller.scopes:
+                return template, values
+        return None
+
+
+def required_scopes(toolset: Toolset, method: str, params: Any) -> frozenset[str] | None:
+    """The scopes a JSON-RPC request needs, when it names a known tool or resource (for HTTP step-up)."""
+    if not isinstance(params, dict):
+        return None
+    if method == "tools/call" and isinstance(params.get("name"), str):
+        tool = toolset.find(params["name"])
+        return tool.scopes if tool else None
+    if method == "resources/read" and isinstance(params.get("uri"), str):
+        for template in toolset.resources:
+            if template.match(params["uri"]) is not None:
+                return template.scopes
+    return None
+
+
+_ListResult = TypeVar("_ListResult", ListToolsResult, ListResourceTemplatesResult)
+
+
+def _listed(result: HandlerResult, kind: type[_ListResult]) -> _ListResult:
+    """The SDK's own list result (a model over HTTP, a dict in-process), as a model."""
+    if result is None:
+        return kind.model_validate({"tools": [], "resourceTemplates": []})
+    return result if isinstance(result, kind) else kind.model_validate(result)
+
+
+def _wire_tool(tool: Tool[Any, Any]) -> WireTool:
+    return WireTool(
+        name=tool.name,
+        title=tool.title,
+        description=tool.description,
+        input_schema=tool.input_schema(),
+        output_schema=tool.output_schema(),
+        annotations=tool.annotations,
+    )
+
+
+def _only_declared(model: type[BaseModel], raw: Any) -> BaseModel:
+    data = raw.model_dump() if isinstance(raw, BaseModel) else raw
+    return model.model_validate(data)
+
+
+def _tool_error(message: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(p) for p in error["loc"]) or "arguments"
+        message = "unexpected field" if error["type"] == "extra_forbidden" else error["msg"]
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
