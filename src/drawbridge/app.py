@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
+import httpx
 import structlog
 from argon2 import PasswordHasher
 from mcp.server.mcpserver import MCPServer
@@ -19,16 +21,19 @@ from starlette.routing import BaseRoute, Route
 
 from drawbridge.auth_server.browser import Browser
 from drawbridge.auth_server.client_metadata import build_client_metadata_resolver
-from drawbridge.auth_server.clients import ClientRegistry
+from drawbridge.auth_server.clients import ClientRegistry, static_client
 from drawbridge.auth_server.config import AuthServerConfig
 from drawbridge.auth_server.context import AuthServer
 from drawbridge.auth_server.housekeeping import run_housekeeping
+from drawbridge.auth_server.models import TOKEN_EXCHANGE
 from drawbridge.auth_server.registration import ClientRegistrar
 from drawbridge.auth_server.routes import PUBLIC_CORS, auth_server_routes
 from drawbridge.clock import Clock, SystemClock
 from drawbridge.edge.body_limit import BodyLimitMiddleware
 from drawbridge.edge.headers import SecurityHeadersMiddleware
 from drawbridge.edge.rate_limit import RateLimit
+from drawbridge.exchange import DownstreamApis, TokenExchanger
+from drawbridge.exchange.client import Api
 from drawbridge.identity import UserDirectory, UserExists
 from drawbridge.keys import KeyStore
 from drawbridge.keys.access_token import AccessTokenIssuer, AccessTokenVerifier
@@ -77,13 +82,13 @@ class Components:
     auth_server: AuthServer
     toolset: Toolset
     mcp: McpEndpoint
+    http: httpx.AsyncClient
 
 
 def build_components(
     settings: Settings, *, clock: Clock | None = None, mcp_options: McpOptions | None = None
 ) -> Components:
     """Construct the components without doing any I/O (the app's lifespan does that)."""
-    mcp_options = mcp_options or McpOptions()
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url, schema=settings.storage.schema_name)
     keys = KeyStore(
@@ -93,15 +98,14 @@ def build_components(
         retired_key_ttl=settings.tokens.access_token_ttl + 300,
         clock=clock,
     )
-    identity = settings.identity
-    hasher = PasswordHasher(
-        time_cost=identity.argon2_time_cost,
-        memory_cost=identity.argon2_memory_kib,
-        parallelism=identity.argon2_parallelism,
-    )
-    users = UserDirectory(SqlUserRepository(engine), clock, hasher=hasher)
+    users = _build_users(settings, engine, clock)
     clients = SqlClientRepository(engine)
-    toolset = load_factory(settings.mcp.toolset)(ToolsetContext(engine=engine, clock=clock, dev=settings.server.dev))
+    context = ToolsetContext(
+        engine=engine, clock=clock, dev=settings.server.dev, base_url=settings.base_url, issuer=settings.issuer
+    )
+    toolset = load_factory(settings.mcp.toolset)(context)
+    # The MCP server's own confidential client, for RFC 8693 exchanges (a per-process secret unless configured).
+    exchange_secret = _exchange_secret(settings)
     auth_server = _build_auth_server(
         settings,
         AuthServerConfig.from_settings(
@@ -114,26 +118,11 @@ def build_components(
         keys=keys,
         users=users,
         client_repository=clients,
+        exchange_secret=exchange_secret,
         clock=clock,
     )
-    validator = TokenValidator(
-        auth_server.verifier,
-        audience=settings.resource_url,
-        revocations=auth_server.grants,
-        reload_keys=keys.load,
-        known_kids=keys.kids,
-        clock=clock,
-        revocation_check_seconds=settings.mcp.revocation_check_seconds,
-    )
-    mcp = build_mcp_endpoint(
-        toolset,
-        settings.mcp,
-        resource=settings.resource_url,
-        dev=settings.server.dev,
-        validator=validator if mcp_options.bearer_auth else None,
-        configure=mcp_options.configure,
-        max_body_bytes=settings.server.max_body_bytes,
-    )
+    http = httpx.AsyncClient(timeout=10, follow_redirects=False, trust_env=False)
+    mcp = _build_mcp(settings, toolset, auth_server, keys, http, exchange_secret, clock, mcp_options or McpOptions())
     return Components(
         settings=settings,
         clock=clock,
@@ -144,6 +133,64 @@ def build_components(
         auth_server=auth_server,
         toolset=toolset,
         mcp=mcp,
+        http=http,
+    )
+
+
+def _build_users(settings: Settings, engine: AsyncEngine, clock: Clock) -> UserDirectory:
+    identity = settings.identity
+    hasher = PasswordHasher(
+        time_cost=identity.argon2_time_cost,
+        memory_cost=identity.argon2_memory_kib,
+        parallelism=identity.argon2_parallelism,
+    )
+    return UserDirectory(SqlUserRepository(engine), clock, hasher=hasher)
+
+
+def _exchange_secret(settings: Settings) -> str:
+    configured = settings.exchange.client_secret
+    if configured is not None:
+        return configured.get_secret_value()
+    log.info("exchange_client_secret_generated", client_id=settings.exchange.client_id, scope="this process only")
+    return secrets.token_urlsafe(32)
+
+
+def _build_mcp(  # noqa: PLR0917 - private wiring helper of the composition root
+    settings: Settings,
+    toolset: Toolset,
+    auth_server: AuthServer,
+    keys: KeyStore,
+    http: httpx.AsyncClient,
+    exchange_secret: str,
+    clock: Clock,
+    options: McpOptions,
+) -> McpEndpoint:
+    validator = TokenValidator(
+        auth_server.verifier,
+        audience=settings.resource_url,
+        revocations=auth_server.grants,
+        reload_keys=keys.load,
+        known_kids=keys.kids,
+        clock=clock,
+        revocation_check_seconds=settings.mcp.revocation_check_seconds,
+    )
+    exchanger = TokenExchanger(
+        http,
+        token_endpoint=settings.exchange.token_endpoint or f"{settings.issuer}/token",
+        client_id=settings.exchange.client_id,
+        client_secret=exchange_secret,
+        clock=clock,
+    )
+    apis = {api.name: Api(api.name, settings.api_identifier(api)) for api in settings.exchange.apis}
+    return build_mcp_endpoint(
+        toolset,
+        settings.mcp,
+        resource=settings.resource_url,
+        dev=settings.server.dev,
+        validator=validator if options.bearer_auth else None,
+        configure=options.configure,
+        downstream=DownstreamApis(exchanger, http, apis),
+        max_body_bytes=settings.server.max_body_bytes,
     )
 
 
@@ -155,6 +202,7 @@ def _build_auth_server(
     keys: KeyStore,
     users: UserDirectory,
     client_repository: ClientRepository,
+    exchange_secret: str,
     clock: Clock,
 ) -> AuthServer:
     metadata = (
@@ -165,7 +213,18 @@ def _build_auth_server(
     return AuthServer(
         config=config,
         clock=clock,
-        clients=ClientRegistry(client_repository, metadata),
+        clients=ClientRegistry(
+            client_repository,
+            metadata,
+            static={
+                settings.exchange.client_id: static_client(
+                    settings.exchange.client_id,
+                    exchange_secret,
+                    name="Drawbridge MCP server",
+                    grant_types=(TOKEN_EXCHANGE,),
+                )
+            },
+        ),
         registrar=ClientRegistrar(
             client_repository, settings.auth.registration, supported_scopes=config.scopes, clock=clock
         ),
@@ -223,6 +282,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None, mcp_options: Mc
             housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await housekeeping
+            await components.http.aclose()
             await components.engine.dispose()
 
     app = Starlette(
@@ -230,6 +290,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None, mcp_options: Mc
             *_operational_routes(components),
             *auth_server_routes(components.auth_server),
             *resource_server_routes(components.settings, components.toolset, components.mcp),
+            *components.toolset.routes,
         ],
         middleware=[
             Middleware(SecurityHeadersMiddleware, hsts=settings.base_url.startswith("https://")),

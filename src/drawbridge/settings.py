@@ -169,6 +169,33 @@ class McpSettings(_Section):
     session_idle_timeout: float = Field(default=1800, gt=0)
 
 
+class DownstreamApi(_Section):
+    """A downstream API the MCP server may call with an exchanged token (RFC 8693)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$", description="How tools refer to it.")
+    identifier: str = Field(
+        description="Its resource identifier (the exchanged token's aud); a path is relative to the public URL."
+    )
+    scopes: tuple[str, ...] = Field(min_length=1, description="Scopes a token for it may carry.")
+    clients: tuple[str, ...] | None = Field(
+        default=None, description="client_ids allowed to exchange for it; default: the MCP server's own client."
+    )
+    token_ttl: int = Field(default=300, gt=0, le=3600)
+
+
+class ExchangeSettings(_Section):
+    """Token exchange: the MCP server is a confidential client of the authorization server."""
+
+    client_id: str = Field(default="drawbridge-mcp", pattern=r"^[A-Za-z0-9._:-]{1,128}$")
+    client_secret: SecretStr | None = Field(
+        default=None, description="The MCP server's client secret; generated per process when unset (one replica)."
+    )
+    token_endpoint: str | None = Field(default=None, description="Default: the embedded AS's /token.")
+    apis: tuple[DownstreamApi, ...] = (
+        DownstreamApi(name="payments", identifier="/demo/payments", scopes=("orders:refund",)),
+    )
+
+
 class StdioSettings(_Section):
     """Who the caller is in ``serve --stdio`` (a local, single-user process: there is no token)."""
 
@@ -204,6 +231,7 @@ class Settings(_Section):
     auth: AuthServerSettings = AuthServerSettings()
     mcp: McpSettings = McpSettings()
     stdio: StdioSettings = StdioSettings()
+    exchange: ExchangeSettings = ExchangeSettings()
     identity: IdentitySettings = IdentitySettings()
     logging: LoggingSettings = LoggingSettings()
 
@@ -232,6 +260,10 @@ class Settings(_Section):
     def resource_url(self) -> str:
         """The canonical URL of the protected MCP endpoint (RFC 8707 resource indicator)."""
         return self.base_url + self.auth.resource_path
+
+    def api_identifier(self, api: DownstreamApi) -> str:
+        """A downstream API's absolute identifier."""
+        return self.base_url + api.identifier if api.identifier.startswith("/") else api.identifier
 
     @model_validator(mode="after")
     def _public_url_is_https_outside_dev(self) -> Settings:

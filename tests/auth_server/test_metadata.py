@@ -32,7 +32,11 @@ async def test_metadata_names_the_issuer_and_every_endpoint(live_server: LiveSer
     assert document["client_id_metadata_document_supported"] is True
     assert document["authorization_response_iss_parameter_supported"] is True
     assert document["response_types_supported"] == ["code"]
-    assert set(document["grant_types_supported"]) == {"authorization_code", "refresh_token"}
+    assert set(document["grant_types_supported"]) == {
+        "authorization_code",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    }
     assert "none" in document["token_endpoint_auth_methods_supported"]
     assert document["scopes_supported"] == list(live_server.settings.auth.scopes)
 

@@ -40,9 +40,16 @@ class UnknownClient(InvalidClient):
 class ClientRegistry:
     """Looks clients up by id: https URLs through CIMD, everything else in the registration store."""
 
-    def __init__(self, repository: ClientRepository, metadata: ClientMetadataResolver | None) -> None:
+    def __init__(
+        self,
+        repository: ClientRepository,
+        metadata: ClientMetadataResolver | None,
+        *,
+        static: Mapping[str, Client] | None = None,
+    ) -> None:
         self._repository = repository
         self._metadata = metadata
+        self._static = dict(static or {})
 
     async def get(self, client_id: str) -> Client:
         """The client with this id.
@@ -52,6 +59,8 @@ class ClientRegistry:
         """
         if "\x00" in client_id or len(client_id) > 2048:
             raise UnknownClient("malformed client_id", reason="malformed")
+        if client_id in self._static:
+            return self._static[client_id]
         if is_client_id_url(client_id):
             if self._metadata is None:
                 raise UnknownClient("client ID metadata documents are disabled", reason="cimd_disabled")
@@ -110,6 +119,20 @@ class ClientRegistry:
         if method != "none" and not _secret_matches(client, secret or ""):
             raise InvalidClient("client authentication failed")
         return client
+
+
+def static_client(client_id: str, secret: str, *, name: str, grant_types: tuple[str, ...]) -> Client:
+    """A confidential client defined in configuration rather than registered."""
+    return Client(
+        client_id=client_id,
+        client_name=name,
+        redirect_uris=(),
+        grant_types=grant_types,
+        token_endpoint_auth_method="client_secret_basic",  # noqa: S106 - a method name, not a secret
+        scope=None,
+        kind="static",
+        secret_hash=hash_secret(secret),
+    )
 
 
 def client_from_record(record: ClientRecord) -> Client:

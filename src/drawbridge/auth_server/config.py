@@ -9,6 +9,16 @@ from drawbridge.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
+class DownstreamTarget:
+    """A downstream API tokens may be exchanged for (RFC 8693 ``resource``/``audience``)."""
+
+    identifier: str
+    scopes: frozenset[str]
+    clients: frozenset[str]
+    token_ttl: int
+
+
+@dataclass(frozen=True, slots=True)
 class AuthServerConfig:
     """The authorization server's configuration."""
 
@@ -25,6 +35,7 @@ class AuthServerConfig:
     session_ttl: int
     registration_enabled: bool
     introspection_clients: frozenset[str]
+    downstream: Mapping[str, DownstreamTarget]
     client_metadata_enabled: bool
 
     @classmethod
@@ -52,5 +63,14 @@ class AuthServerConfig:
             session_ttl=auth.session_ttl,
             registration_enabled=auth.registration.enabled,
             introspection_clients=frozenset(auth.introspection_clients),
+            downstream={
+                settings.api_identifier(api): DownstreamTarget(
+                    identifier=settings.api_identifier(api),
+                    scopes=frozenset(api.scopes),
+                    clients=frozenset(api.clients if api.clients is not None else (settings.exchange.client_id,)),
+                    token_ttl=api.token_ttl,
+                )
+                for api in settings.exchange.apis
+            },
             client_metadata_enabled=auth.client_metadata.enabled,
         )

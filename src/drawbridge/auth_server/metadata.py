@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from drawbridge.auth_server.config import AuthServerConfig
+from drawbridge.auth_server.models import TOKEN_EXCHANGE
 
 AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
 SECRET_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
@@ -27,7 +28,7 @@ def authorization_server_metadata(config: AuthServerConfig, *, signing_algorithm
         "scopes_supported": list(config.scopes),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", TOKEN_EXCHANGE],
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         "introspection_endpoint_auth_methods_supported": SECRET_AUTH_METHODS,

@@ -6,8 +6,11 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-ClientKind = Literal["dcr", "cimd"]
+from drawbridge.exchange.client import TOKEN_EXCHANGE
+
+ClientKind = Literal["dcr", "cimd", "static"]
 CONFIDENTIAL_METHODS = ("client_secret_basic", "client_secret_post")
+__all__ = ["CONFIDENTIAL_METHODS", "TOKEN_EXCHANGE", "Client", "ClientKind"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,7 +18,8 @@ class Client:
     """A client known to the authorization server.
 
     ``kind`` is ``cimd`` when the client_id is an https URL whose metadata document we fetched (the host is then
-    verified: it served the document), ``dcr`` when it registered itself (nothing about it is verified).
+    verified: it served the document), ``dcr`` when it registered itself (nothing about it is verified), and
+    ``static`` for clients defined in configuration (the MCP server's own, for token exchange).
     """
 
     client_id: str

@@ -14,9 +14,11 @@ from drawbridge.auth_server.context import AuthServer
 from drawbridge.auth_server.grants import Grant
 from drawbridge.auth_server.grants.authorization_code import AuthorizationCodeGrant
 from drawbridge.auth_server.grants.refresh_token import RefreshTokenGrant
+from drawbridge.auth_server.grants.token_exchange import TokenExchangeGrant
 from drawbridge.auth_server.introspection import IntrospectionEndpoint
 from drawbridge.auth_server.login import LoginEndpoint
 from drawbridge.auth_server.metadata import authorization_server_metadata
+from drawbridge.auth_server.models import TOKEN_EXCHANGE
 from drawbridge.auth_server.registration import RegistrationEndpoint
 from drawbridge.auth_server.revocation import RevocationEndpoint
 from drawbridge.auth_server.token import TokenEndpoint
@@ -40,6 +42,7 @@ def auth_server_routes(server: AuthServer, *, extra_grants: dict[str, Grant] | N
     grants: dict[str, Grant] = {
         "authorization_code": AuthorizationCodeGrant(server),
         "refresh_token": RefreshTokenGrant(server),
+        TOKEN_EXCHANGE: TokenExchangeGrant(server),
         **(extra_grants or {}),
     }
     metadata = authorization_server_metadata(server.config, signing_algorithms=["RS256", "ES256"])

@@ -1,5 +1,7 @@
 """The demo: a small order-support service showing how a well-designed MCP server looks (docs/demo.md)."""
 
+from drawbridge.demo.payments import PATH as PAYMENTS_PATH
+from drawbridge.demo.payments import PaymentsApi
 from drawbridge.demo.store import DemoStore
 from drawbridge.demo.tools import INSTRUCTIONS, build_toolset
 from drawbridge.demo.users import DEMO_USERS, ensure_demo_users
@@ -14,4 +16,5 @@ def toolset(context: ToolsetContext) -> Toolset:
     Builds without I/O; the returned toolset's ``on_start`` creates and seeds the demo tables in Drawbridge's
     database, and its demo users are created only under ``--dev``.
     """
-    return build_toolset(DemoStore(context.engine, context.clock))
+    payments = PaymentsApi(identifier=context.base_url + PAYMENTS_PATH, issuer=context.issuer, clock=context.clock)
+    return build_toolset(DemoStore(context.engine, context.clock), payments_api="payments", routes=(payments.routes(),))

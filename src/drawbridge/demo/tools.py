@@ -19,9 +19,11 @@ from datetime import UTC, date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.routing import BaseRoute
 
 from drawbridge.demo.store import DAY, ORDER_STATUSES, DemoStore, Order, OrderStatus, Refund, RefundReason
 from drawbridge.demo.users import DEMO_USERS
+from drawbridge.errors import DrawbridgeError
 from drawbridge.tools import (
     DevUser,
     ResourceTemplate,
@@ -142,7 +144,13 @@ class RefundResult(BaseModel):
     requested_at: date = Field(description="The day the refund was requested (UTC).")
 
 
-def build_toolset(store: DemoStore, *, refund_limit_pence: int = 50_000) -> Toolset:
+def build_toolset(
+    store: DemoStore,
+    *,
+    refund_limit_pence: int = 50_000,
+    payments_api: str | None = None,
+    routes: tuple[BaseRoute, ...] = (),
+) -> Toolset:
     """The demo's tools and ``orders://`` resource over ``store``.
 
     The toolset's ``on_start`` creates and seeds the demo tables; its ``dev_users`` are alice and bob, which
@@ -151,6 +159,9 @@ def build_toolset(store: DemoStore, *, refund_limit_pence: int = 50_000) -> Tool
     Args:
         store: where customers, orders and refunds live.
         refund_limit_pence: refunds of orders above this total are refused as needing a human.
+        payments_api: the registered downstream API (``[[exchange.apis]]`` name) that opens a refund case for each
+            new request, called with an exchanged token; None files requests locally only.
+        routes: companion HTTP routes to serve (the demo payments API).
 
     Raises:
         ToolDefinitionError: a definition breaks the design rules (a bug here, caught at start-up).
@@ -159,8 +170,9 @@ def build_toolset(store: DemoStore, *, refund_limit_pence: int = 50_000) -> Tool
         tools=(
             _check_order_status(store),
             _summarise_customer_orders(store),
-            _request_refund(store, refund_limit_pence),
+            _request_refund(store, refund_limit_pence, payments_api),
         ),
+        routes=routes,
         resources=(_order_resource(store),),
         instructions=INSTRUCTIONS,
         dev_users=tuple(DevUser(username, password, roles) for username, password, roles in DEMO_USERS),
@@ -235,7 +247,7 @@ def _summarise_customer_orders(store: DemoStore) -> Tool[CustomerQuery, Customer
     return summarise_customer_orders
 
 
-def _request_refund(store: DemoStore, limit_pence: int) -> Tool[RefundRequest, RefundResult]:
+def _request_refund(store: DemoStore, limit_pence: int, payments_api: str | None) -> Tool[RefundRequest, RefundResult]:
     @tool(
         name="request_refund",
         title="Request a refund",
@@ -261,6 +273,8 @@ def _request_refund(store: DemoStore, limit_pence: int) -> Tool[RefundRequest, R
         refusal = _refusal(order, args.reason, limit_pence)
         if refusal:
             raise ToolFailure(refusal)
+        if payments_api is not None:
+            await _open_payment_case(call, payments_api, order)
         refund = await store.add_refund(
             order_id=order.id,
             reason=args.reason,
@@ -271,6 +285,20 @@ def _request_refund(store: DemoStore, limit_pence: int) -> Tool[RefundRequest, R
         return _refund_result(refund)
 
     return request_refund
+
+
+async def _open_payment_case(call: ToolCall, api: str, order: Order) -> None:
+    """Tell the payments service, as the user, with a token exchanged for it: never the user's own token."""
+    if call.downstream is None:
+        raise ToolFailure("refunds need the payments service, reachable only for a signed-in user over HTTP")
+    try:
+        response = await call.downstream.request(
+            api, "POST", "/refunds", json={"order_id": order.id, "amount_pence": order.total_pence}
+        )
+    except DrawbridgeError as exc:
+        raise ToolFailure("the payments service could not be reached; nothing was filed") from exc
+    if response.status != 201:
+        raise ToolFailure(f"the payments service refused the refund (HTTP {response.status}); nothing was filed")
 
 
 def _order_resource(store: DemoStore) -> ResourceTemplate:

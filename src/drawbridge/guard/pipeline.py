@@ -29,7 +29,16 @@ from mcp_types import ResourceTemplate as WireResourceTemplate
 from mcp_types import Tool as WireTool
 from pydantic import BaseModel, ValidationError
 
-from drawbridge.tools import Caller, ResourceTemplate, Tool, ToolCall, ToolFailure, Toolset
+from drawbridge.tools import (
+    Caller,
+    DownstreamCaller,
+    ResourceTemplate,
+    Tool,
+    ToolCall,
+    ToolFailure,
+    ToolInputError,
+    Toolset,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -45,11 +54,17 @@ class GuardMiddleware:
     """
 
     def __init__(
-        self, toolset: Toolset, caller: CallerSource, *, sdk_tools: Callable[[], Awaitable[set[str]]] | None = None
+        self,
+        toolset: Toolset,
+        caller: CallerSource,
+        *,
+        sdk_tools: Callable[[], Awaitable[set[str]]] | None = None,
+        downstream: Callable[[Caller], DownstreamCaller | None] | None = None,
     ) -> None:
         self._toolset = toolset
         self._caller = caller
         self._sdk_tools = sdk_tools
+        self._downstream = downstream
         self._wire_tools = {t.name: _wire_tool(t) for t in toolset.tools}
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -98,7 +113,8 @@ class GuardMiddleware:
         except ValidationError as exc:
             return _tool_error(f"invalid arguments: {_describe(exc)}")
         try:
-            raw = await tool.handler(ToolCall(caller=caller, tool=tool.name), args)
+            downstream = self._downstream(caller) if self._downstream else None
+            raw = await tool.handler(ToolCall(caller=caller, tool=tool.name, downstream=downstream), args)
         except ToolFailure as exc:
             return _tool_error(str(exc))
         except Exception:
@@ -135,7 +151,7 @@ class GuardMiddleware:
         template, values = found
         try:
             model = await template.reader(ToolCall(caller=caller, tool=template.name), values)
-        except ToolFailure as exc:
+        except (ToolFailure, ToolInputError) as exc:
             raise MCPError(code=INVALID_PARAMS, message=str(exc), data={"uri": uri}) from exc
         text = model.model_dump_json()
         return ReadResourceResult(contents=[TextResourceContents(uri=uri, mime_type=template.mime_type, text=text)])

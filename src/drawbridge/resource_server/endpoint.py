@@ -17,13 +17,14 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from drawbridge.edge.origin import OriginMiddleware
+from drawbridge.exchange import DownstreamApis
 from drawbridge.guard import CallerSource, GuardMiddleware
 from drawbridge.guard.pipeline import required_scopes
 from drawbridge.resource_server.bearer import BearerMiddleware
 from drawbridge.resource_server.protected_resource import metadata_url
 from drawbridge.resource_server.tokens import TokenValidator
 from drawbridge.settings import McpSettings
-from drawbridge.tools import Caller, Toolset
+from drawbridge.tools import Caller, DownstreamCaller, Toolset
 
 _MCP_HEADERS = ["Mcp-Session-Id", "MCP-Protocol-Version", "Mcp-Method", "Mcp-Name", "Last-Event-ID"]
 
@@ -61,6 +62,7 @@ def build_mcp_endpoint(
     validator: TokenValidator | None,
     caller: CallerSource = caller_from_token,
     configure: Callable[[MCPServer], None] | None = None,
+    downstream: DownstreamApis | None = None,
     max_body_bytes: int,
 ) -> McpEndpoint:
     """Build the endpoint. ``validator=None`` serves without bearer auth: only for the conformance test profile.
@@ -75,7 +77,9 @@ def build_mcp_endpoint(
         version=_version(),
         log_level="WARNING",
     )
-    server.middleware.append(GuardMiddleware(toolset, caller, sdk_tools=_sdk_tool_names(server)))
+    server.middleware.append(
+        GuardMiddleware(toolset, caller, sdk_tools=_sdk_tool_names(server), downstream=_downstream_for(downstream))
+    )
     if configure is not None:
         configure(server)
     allowed_hosts = [urlsplit(resource).netloc, *settings.allowed_hosts, *(_LOOPBACK_HOSTS if dev else [])]
@@ -121,6 +125,18 @@ def build_mcp_endpoint(
 
 
 _LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+
+
+def _downstream_for(apis: DownstreamApis | None) -> Callable[[Caller], DownstreamCaller | None]:
+    """Downstream calls act for the request's user with their (verified) token as the subject token only."""
+
+    def bind(caller: Caller) -> DownstreamCaller | None:
+        token = get_access_token()
+        if apis is None or token is None or token.subject != caller.subject:
+            return None
+        return apis.for_user(caller.subject, token.token)
+
+    return bind
 
 
 def _sdk_tool_names(server: MCPServer) -> Callable[[], Awaitable[set[str]]]:

@@ -3,6 +3,8 @@
 from drawbridge.tools.definition import (
     Caller,
     DevUser,
+    DownstreamCaller,
+    DownstreamResponse,
     ResourceTemplate,
     Tool,
     ToolCall,
@@ -17,6 +19,8 @@ from drawbridge.tools.errors import ToolDefinitionError, ToolFailure, ToolInputE
 __all__ = [
     "Caller",
     "DevUser",
+    "DownstreamCaller",
+    "DownstreamResponse",
     "ResourceTemplate",
     "Tool",
     "ToolCall",

@@ -11,11 +11,12 @@ import re
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.routing import BaseRoute
 
 from drawbridge.clock import Clock
 from drawbridge.tools.errors import ToolDefinitionError
@@ -40,11 +41,31 @@ class Caller:
 
 
 @dataclass(frozen=True, slots=True)
+class DownstreamResponse:
+    """A downstream API's answer."""
+
+    status: int
+    body: Any
+
+
+class DownstreamCaller(Protocol):
+    """Calls registered downstream APIs with a token exchanged for the caller (RFC 8693); never the user's token."""
+
+    async def request(
+        self, api: str, method: str, path: str, *, json: Any = None, scopes: tuple[str, ...] | None = None
+    ) -> DownstreamResponse:
+        """Send ``method path`` to the API registered as ``api``, as the calling user, with ``scopes`` (default:
+        everything the user delegated that the API accepts)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCall:
     """What a tool body gets besides its arguments."""
 
     caller: Caller
     tool: str
+    downstream: DownstreamCaller | None = None
 
 
 Handler = Callable[[ToolCall, InputT], Awaitable[OutputT]]
@@ -199,6 +220,7 @@ class Toolset:
     dev_users: tuple[DevUser, ...] = ()
     on_start: Callable[[], Awaitable[None]] | None = None
     scope_descriptions: Mapping[str, str] = field(default_factory=dict)
+    routes: tuple[BaseRoute, ...] = ()  # companion HTTP routes (the demo's downstream API), mounted by the app
 
     def __post_init__(self) -> None:
         names = [t.name for t in self.tools]
@@ -235,6 +257,8 @@ class ToolsetContext:
     engine: AsyncEngine
     clock: Clock
     dev: bool
+    base_url: str = ""
+    issuer: str = ""
 
 
 ToolsetFactory = Callable[[ToolsetContext], "Toolset"]
