@@ -3,6 +3,7 @@ checks in front of it (Host, Origin and CORS, protocol version, body size)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -322,3 +323,39 @@ async def test_chunked_body_over_the_cap_is_too_large(live_server_factory: Calla
 
     assert "content-length" not in response.request.headers
     assert response.status_code == 413
+
+
+async def test_trailing_whitespace_in_mcp_headers_is_accepted(live_server: LiveServer) -> None:
+    # MCP 2026-07-28 (SEP-2243): header values are compared without surrounding whitespace. httpx refuses to send
+    # such a header, so this request is written to the socket by hand.
+    token = mint(live_server)
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {
+                "name": "lookup_item",
+                "arguments": {"item_id": 1},
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": {},
+                },
+            },
+        }
+    ).encode()
+    host = live_server.base_url.removeprefix("http://")
+    head = (
+        f"POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        "Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\n"
+        f"Mcp-Method: tools/call\r\nMcp-Name: lookup_item  \r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    address, port = host.split(":")
+    reader, writer = await asyncio.open_connection(address, int(port))
+    writer.write(head + body)
+    await writer.drain()
+    status_line = await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+    assert status_line.split()[1] == b"200", status_line

@@ -16,6 +16,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
+from drawbridge.edge.header_whitespace import HeaderWhitespaceMiddleware
 from drawbridge.edge.origin import OriginMiddleware
 from drawbridge.exchange import DownstreamApis
 from drawbridge.guard import CallerSource, GuardMiddleware
@@ -107,6 +108,7 @@ def build_mcp_endpoint(
             needed_scopes=lambda method, params: required_scopes(toolset, method, params),
         )
     app = OriginMiddleware(app, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins)
+    app = HeaderWhitespaceMiddleware(app)
     app = CORSMiddleware(
         app,
         allow_origins=list(settings.allowed_origins),
