@@ -141,3 +141,10 @@ def live_server_factory(make_settings: SettingsFactory, clock: FrozenClock) -> I
 @pytest.fixture
 def live_server(live_server_factory: Callable[..., LiveServer]) -> LiveServer:
     return live_server_factory()
+
+
+@pytest.fixture
+async def http(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the default live server (redirects are not followed)."""
+    async with live_server.client() as client:
+        yield client

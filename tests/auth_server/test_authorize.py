@@ -7,7 +7,6 @@ is issued.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -26,12 +25,6 @@ from tests.auth_server.oauth_flow import (
 from tests.conftest import LiveServer
 
 USER = "alice"
-
-
-@pytest.fixture
-async def http(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with live_server.client() as client:
-        yield client
 
 
 @pytest.fixture

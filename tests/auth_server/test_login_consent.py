@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -35,12 +35,6 @@ USER = "alice"
 SESSION_COOKIE = "drawbridge_session"
 CSRF_COOKIE = "drawbridge_csrf"
 FOREIGN_ORIGIN = "https://evil.example"
-
-
-@pytest.fixture
-async def http(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with live_server.client() as client:
-        yield client
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -22,12 +22,6 @@ FULL_SCOPE = "orders:read customers:read"
 @pytest.fixture
 async def user_id(live_server: LiveServer) -> str:
     return await add_user(live_server.settings, live_server.clock, USER, ("support",))
-
-
-@pytest.fixture
-async def http(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with live_server.client() as client:
-        yield client
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ Refusals assert the RFC 7591 §3.2.2 ``error`` code and that no client was store
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,12 +15,6 @@ from tests.auth_server.oauth_flow import REDIRECT_URI, Flow, add_user, count_row
 from tests.conftest import LiveServer
 
 USER = "alice"
-
-
-@pytest.fixture
-async def http(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with live_server.client() as client:
-        yield client
 
 
 async def register(http: httpx.AsyncClient, **metadata: Any) -> httpx.Response:

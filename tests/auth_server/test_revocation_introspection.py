@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -21,12 +20,6 @@ INACTIVE = {"active": False}
 @pytest.fixture
 async def user_id(live_server: LiveServer) -> str:
     return await add_user(live_server.settings, live_server.clock, USER, ("support",))
-
-
-@pytest.fixture
-async def http(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with live_server.client() as client:
-        yield client
 
 
 @pytest.fixture

@@ -32,12 +32,6 @@ async def user_id(live_server: LiveServer) -> str:
 
 
 @pytest.fixture
-async def http(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with live_server.client() as client:
-        yield client
-
-
-@pytest.fixture
 async def flow(live_server: LiveServer, http: httpx.AsyncClient, user_id: str) -> Flow:
     """A public client registered for refresh tokens and for two redirect URIs."""
     flow = Flow(http, live_server.settings.resource_url)

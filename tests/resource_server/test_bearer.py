@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -19,12 +19,6 @@ from tests.resource_server.helpers import INIT, MCP_HEADERS, call, mcp_client, m
 from tests.toolsets import WRITES
 
 PRM_PATH = "/.well-known/oauth-protected-resource"
-
-
-@pytest.fixture
-async def http(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with live_server.client() as client:
-        yield client
 
 
 def challenge(response: httpx.Response) -> dict[str, str]:

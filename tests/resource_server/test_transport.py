@@ -27,12 +27,6 @@ PREFLIGHT = {
 }
 
 
-@pytest.fixture
-async def http(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with live_server.client() as client:
-        yield client
-
-
 def rpc_messages(response: httpx.Response) -> list[dict[str, Any]]:
     """The JSON-RPC messages of a response, whether sent as JSON or as an SSE stream."""
     if response.headers["content-type"].startswith("text/event-stream"):
