@@ -32,11 +32,14 @@ from drawbridge.clock import Clock, SystemClock
 from drawbridge.edge.body_limit import BodyLimitMiddleware
 from drawbridge.edge.headers import SecurityHeadersMiddleware
 from drawbridge.edge.rate_limit import RateLimit
+from drawbridge.errors import ConfigError
 from drawbridge.exchange import DownstreamApis, TokenExchanger
 from drawbridge.exchange.client import Api
+from drawbridge.guard.masking import OutputMasking
 from drawbridge.identity import UserDirectory, UserExists
 from drawbridge.keys import KeyStore
 from drawbridge.keys.access_token import AccessTokenIssuer, AccessTokenVerifier
+from drawbridge.masking import InvalidMaskingRule
 from drawbridge.resource_server.endpoint import McpEndpoint, build_mcp_endpoint
 from drawbridge.resource_server.routes import resource_server_routes
 from drawbridge.resource_server.tokens import TokenValidator
@@ -147,6 +150,24 @@ def _build_users(settings: Settings, engine: AsyncEngine, clock: Clock) -> UserD
     return UserDirectory(SqlUserRepository(engine), clock, hasher=hasher)
 
 
+def output_masking(settings: Settings, toolset: Toolset) -> OutputMasking | None:
+    """The configured masking of tool results (None when switched off, which is logged loudly)."""
+    masking = settings.masking
+    if not masking.enabled:
+        log.warning("masking_disabled", detail="tool results reach agents unmasked")
+        return None
+    key = masking.pseudonym_key.get_secret_value().encode() if masking.pseudonym_key else None
+    try:
+        return OutputMasking(
+            [*(t.name for t in toolset.tools), *(r.name for r in toolset.resources)],
+            defaults=masking.defaults,
+            fields=masking.fields,
+            pseudonym_key=key,
+        )
+    except InvalidMaskingRule as exc:
+        raise ConfigError(f"invalid config: masking: {exc}") from exc
+
+
 def _exchange_secret(settings: Settings) -> str:
     configured = settings.exchange.client_secret
     if configured is not None:
@@ -190,6 +211,7 @@ def _build_mcp(  # noqa: PLR0917 - private wiring helper of the composition root
         validator=validator if options.bearer_auth else None,
         configure=options.configure,
         downstream=DownstreamApis(exchanger, http, apis),
+        masking=output_masking(settings, toolset),
         max_body_bytes=settings.server.max_body_bytes,
     )
 

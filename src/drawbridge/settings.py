@@ -205,6 +205,22 @@ class StdioSettings(_Section):
     roles: tuple[str, ...] = ()
 
 
+class MaskingSettings(_Section):
+    """PII masking of every tool result and resource read (docs/masking.md)."""
+
+    enabled: bool = True
+    pseudonym_key: SecretStr | None = Field(
+        default=None, description="HMAC key (16+ bytes) for the pseudonym strategy: same value, same token."
+    )
+    defaults: dict[str, str] = Field(
+        default={}, description="Strategy per detected kind (email, phone, ni_number, card, iban, ip, secret)."
+    )
+    fields: dict[str, str] = Field(
+        default={},
+        description='Strategy per output field: "tool_or_resource_name:json.path" = "redact|partial|pseudonym|keep".',
+    )
+
+
 class IdentitySettings(_Section):
     """The built-in user directory: argon2id parameters for new password hashes (RFC 9106 defaults)."""
 
@@ -233,6 +249,7 @@ class Settings(_Section):
     stdio: StdioSettings = StdioSettings()
     exchange: ExchangeSettings = ExchangeSettings()
     identity: IdentitySettings = IdentitySettings()
+    masking: MaskingSettings = MaskingSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @property

@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from drawbridge.app import build_app, build_components, start
-from drawbridge.cli.options import ConfigFile, DataDir, Dev, settings_from
+from drawbridge.app import build_app, build_components, output_masking, start
+from drawbridge.cli.options import ConfigFile, DataDir, Dev, fail, settings_from
+from drawbridge.errors import DrawbridgeError
 from drawbridge.resource_server.stdio import stdio_server
 from drawbridge.settings import Settings
 
@@ -62,8 +63,12 @@ def serve(
     )
     if server.dev:
         typer.echo("WARNING: --dev is on: plain http and loopback client URLs allowed. Never in production.", err=True)
+    try:
+        app = build_app(settings)
+    except DrawbridgeError as exc:  # a bad toolset, masking rule or policy: one line, exit 2
+        fail(str(exc))
     uvicorn.run(
-        build_app(settings),
+        app,
         host=server.host,
         port=server.port,
         ssl_certfile=str(server.ssl_certfile) if server.ssl_certfile else None,
@@ -80,6 +85,7 @@ async def _serve_stdio(settings: Settings) -> None:
     components = build_components(settings)
     try:
         await start(components)
-        await stdio_server(components.toolset, settings.stdio).run_stdio_async()
+        masking = output_masking(settings, components.toolset)
+        await stdio_server(components.toolset, settings.stdio, masking=masking).run_stdio_async()
     finally:
         await components.engine.dispose()

@@ -29,6 +29,7 @@ from mcp_types import ResourceTemplate as WireResourceTemplate
 from mcp_types import Tool as WireTool
 from pydantic import BaseModel, ValidationError
 
+from drawbridge.guard.masking import OutputMasking
 from drawbridge.tools import (
     Caller,
     DownstreamCaller,
@@ -60,11 +61,13 @@ class GuardMiddleware:
         *,
         sdk_tools: Callable[[], Awaitable[set[str]]] | None = None,
         downstream: Callable[[Caller], DownstreamCaller | None] | None = None,
+        masking: OutputMasking | None = None,
     ) -> None:
         self._toolset = toolset
         self._caller = caller
         self._sdk_tools = sdk_tools
         self._downstream = downstream
+        self._masking = masking
         self._wire_tools = {t.name: _wire_tool(t) for t in toolset.tools}
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -125,6 +128,7 @@ class GuardMiddleware:
         except ValidationError:
             log.error("tool_output_invalid", tool=tool.name)  # a bug in the tool; the agent learns nothing more
             return _tool_error("the tool failed to produce a valid result")
+        data = self._mask(tool.name, data)
         return CallToolResult(content=[TextContent(type="text", text=json.dumps(data))], structured_content=data)
 
     async def _list_templates(self, from_sdk: HandlerResult, caller: Caller | None) -> ListResourceTemplatesResult:
@@ -153,8 +157,16 @@ class GuardMiddleware:
             model = await template.reader(ToolCall(caller=caller, tool=template.name), values)
         except (ToolFailure, ToolInputError) as exc:
             raise MCPError(code=INVALID_PARAMS, message=str(exc), data={"uri": uri}) from exc
-        text = model.model_dump_json()
+        text = json.dumps(self._mask(template.name, model.model_dump(mode="json")))
         return ReadResourceResult(contents=[TextResourceContents(uri=uri, mime_type=template.mime_type, text=text)])
+
+    def _mask(self, name: str, data: Any) -> Any:
+        if self._masking is None:
+            return data
+        masked, report = self._masking.mask(name, data)
+        if report.total:
+            log.info("output_masked", source=name, counts=dict(report.counts))
+        return masked
 
     def _resource_for(self, uri: str, caller: Caller) -> tuple[ResourceTemplate, dict[str, str]] | None:
         for template in self._toolset.resources:

@@ -20,6 +20,7 @@ from drawbridge.edge.header_whitespace import HeaderWhitespaceMiddleware
 from drawbridge.edge.origin import OriginMiddleware
 from drawbridge.exchange import DownstreamApis
 from drawbridge.guard import CallerSource, GuardMiddleware
+from drawbridge.guard.masking import OutputMasking
 from drawbridge.guard.pipeline import required_scopes
 from drawbridge.resource_server.bearer import BearerMiddleware
 from drawbridge.resource_server.protected_resource import metadata_url
@@ -64,6 +65,7 @@ def build_mcp_endpoint(
     caller: CallerSource = caller_from_token,
     configure: Callable[[MCPServer], None] | None = None,
     downstream: DownstreamApis | None = None,
+    masking: OutputMasking | None = None,
     max_body_bytes: int,
 ) -> McpEndpoint:
     """Build the endpoint. ``validator=None`` serves without bearer auth: only for the conformance test profile.
@@ -79,7 +81,13 @@ def build_mcp_endpoint(
         log_level="WARNING",
     )
     server.middleware.append(
-        GuardMiddleware(toolset, caller, sdk_tools=_sdk_tool_names(server), downstream=_downstream_for(downstream))
+        GuardMiddleware(
+            toolset,
+            caller,
+            sdk_tools=_sdk_tool_names(server),
+            downstream=_downstream_for(downstream),
+            masking=masking,
+        )
     )
     if configure is not None:
         configure(server)

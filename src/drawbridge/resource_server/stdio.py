@@ -9,11 +9,12 @@ from __future__ import annotations
 from mcp.server.mcpserver import MCPServer
 
 from drawbridge.guard import GuardMiddleware
+from drawbridge.guard.masking import OutputMasking
 from drawbridge.settings import StdioSettings
 from drawbridge.tools import Caller, Toolset
 
 
-def stdio_server(toolset: Toolset, settings: StdioSettings) -> MCPServer:
+def stdio_server(toolset: Toolset, settings: StdioSettings, *, masking: OutputMasking | None) -> MCPServer:
     """An SDK server whose every call is made as the configured local caller."""
     caller = Caller(
         subject=settings.subject,
@@ -26,5 +27,5 @@ def stdio_server(toolset: Toolset, settings: StdioSettings) -> MCPServer:
         title="Drawbridge",
         instructions=toolset.instructions,
         log_level="WARNING",
-        middleware=[GuardMiddleware(toolset, lambda: caller)],
+        middleware=[GuardMiddleware(toolset, lambda: caller, masking=masking)],
     )
