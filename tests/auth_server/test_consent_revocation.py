@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 from drawbridge.app import build_components, start
 from drawbridge.auth_server.housekeeping import purge_once
@@ -97,3 +98,31 @@ async def test_housekeeping_purges_expired_codes_and_sessions_but_keeps_live_one
         assert await server.sessions.get_session("old") is None
     finally:
         await components.engine.dispose()
+
+
+async def test_revoking_a_refresh_token_also_revokes_the_access_tokens_of_its_family(
+    live_server_factory: Any,
+) -> None:
+    # RFC 7009 §2.1: revoking a refresh token SHOULD also invalidate access tokens based on the same grant.
+    server = live_server_factory(mcp={"revocation_check_seconds": 0})
+    await add_user(server.settings, server.clock, "gina", ("support",))
+    async with server.client() as http:
+        flow = Flow(http, server.settings.resource_url)
+        await flow.register(grant_types=["authorization_code", "refresh_token"])
+        first = (await flow.redeem(await flow.code_via_login("gina", scope="orders:read"))).json()
+        second = (await flow.token(grant_type="refresh_token", refresh_token=first["refresh_token"])).json()
+        mcp_headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
+        ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+
+        accepted = await http.post(
+            "/mcp", json=ping, headers={**mcp_headers, "Authorization": f"Bearer {second['access_token']}"}
+        )
+        assert accepted.status_code != 401
+
+        revoked = await http.post("/revoke", data={"token": second["refresh_token"], "client_id": flow.client_id})
+        assert revoked.status_code == 200
+
+        for token in (first["access_token"], second["access_token"]):
+            refused = await http.post("/mcp", json=ping, headers={**mcp_headers, "Authorization": f"Bearer {token}"})
+            assert refused.status_code == 401
+            assert 'error="invalid_token"' in refused.headers["www-authenticate"]

@@ -169,6 +169,7 @@ class RefreshTokenRecord:
     expires_at: float
     used_at: float | None = None
     family_revoked: bool = False
+    access_jti: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +215,8 @@ class GrantRepository(Protocol):
         ...
 
     async def revoke_family(self, family_id: str, at: float, *, client_id: str = "", user_id: str = "") -> None:
-        """Revoke a family, creating it already revoked if it does not exist yet (a replay racing its mint)."""
+        """Revoke a family, creating it already revoked if it does not exist yet (a replay racing its mint), and
+        the access tokens issued with its refresh tokens."""
         ...
 
     async def revoke_families_of(self, user_id: str, client_id: str, at: float) -> int:

@@ -109,6 +109,8 @@ refresh_tokens = Table(
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
     Column("used_at", Float, nullable=True),
+    # The access token issued alongside: revoking the family revokes it too (RFC 7009 §2.1).
+    Column("access_jti", String(64), nullable=True),
 )
 Index("ix_refresh_tokens_family_id", refresh_tokens.c.family_id)
 

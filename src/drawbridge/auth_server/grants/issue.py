@@ -72,6 +72,7 @@ async def issue_tokens(
                 resource=resource,
                 created_at=now,
                 expires_at=now + server.config.refresh_token_ttl,
+                access_jti=claims.jwt_id,
             )
         )
         body["refresh_token"] = refresh

@@ -17,6 +17,8 @@ from drawbridge.storage.tables import (
     revoked_tokens,
 )
 
+_MAX_ACCESS_TOKEN_TTL = 3600
+
 
 class SqlGrantRepository:
     """:class:`~drawbridge.storage.repositories.GrantRepository` on SQLAlchemy."""
@@ -77,6 +79,7 @@ class SqlGrantRepository:
                     created_at=token.created_at,
                     expires_at=token.expires_at,
                     used_at=token.used_at,
+                    access_jti=token.access_jti,
                 )
             )
 
@@ -111,7 +114,9 @@ class SqlGrantRepository:
                 await conn.execute(
                     update(table).where(table.c.id == family_id, table.c.revoked_at.is_(None)).values(revoked_at=at)
                 )
-                return
+        if exists:
+            await self._revoke_family_access_tokens(family_id, at)
+            return
         try:
             async with self._engine.begin() as conn:
                 await conn.execute(
@@ -131,6 +136,18 @@ class SqlGrantRepository:
                 .values(revoked_at=at)
             )
             return result.rowcount
+
+    async def _revoke_family_access_tokens(self, family_id: str, at: float) -> None:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(refresh_tokens.c.access_jti).where(
+                    refresh_tokens.c.family_id == family_id, refresh_tokens.c.access_jti.is_not(None)
+                )
+            )
+            jtis = [row.access_jti for row in rows]
+        for jti in jtis:
+            # Access tokens live at most an hour (TokenSettings.access_token_ttl <= 3600): keep the row that long.
+            await self.revoke_access_token(jti, at + _MAX_ACCESS_TOKEN_TTL)
 
     async def revoke_access_token(self, jti: str, expires_at: float) -> None:
         try:
