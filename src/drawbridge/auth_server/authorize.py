@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from drawbridge.auth_server import pkce, redirect_uris
-from drawbridge.auth_server.browser import hash_opaque
 from drawbridge.auth_server.context import AuthServer
+from drawbridge.auth_server.digests import digest
 from drawbridge.auth_server.errors import (
     InvalidRequest,
     InvalidScope,
@@ -142,7 +142,7 @@ async def issue_code(
     now = server.clock.now()
     await server.grants.add_code(
         AuthorizationCodeRecord(
-            code_hash=hash_opaque(code),
+            code_hash=digest(code),
             client_id=pending.client_id,
             user_id=user_id,
             redirect_uri=pending.redirect_uri,

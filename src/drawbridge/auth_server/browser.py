@@ -9,7 +9,6 @@ names and URIs (Jinja2 autoescaping, and a CSP that allows no script at all); ca
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from pathlib import Path
@@ -19,6 +18,8 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+
+from drawbridge.auth_server.digests import digest
 
 CSRF_FIELD = "csrf_token"
 
@@ -85,21 +86,16 @@ class Browser:
     def session_id(self, request: Request) -> str | None:
         """The hash under which the request's session is stored, if it carries a session cookie."""
         value = request.cookies.get(self.session_cookie)
-        return hash_opaque(value) if value else None
+        return digest(value) if value else None
 
     def start_session(self, response: Response, *, max_age: int) -> str:
         """Set a new session cookie; return the hash to store."""
         value = secrets.token_urlsafe(32)
         self._set_cookie(response, self.session_cookie, value, max_age=max_age)
-        return hash_opaque(value)
+        return digest(value)
 
     def _set_cookie(self, response: Response, name: str, value: str, *, max_age: int | None) -> None:
         response.set_cookie(name, value, max_age=max_age, path="/", secure=self._secure, httponly=True, samesite="lax")
-
-
-def hash_opaque(value: str) -> str:
-    """Storage key for a high-entropy opaque value (session id, code, refresh token)."""
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _origin(url: str) -> str:

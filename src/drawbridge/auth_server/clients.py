@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 from collections.abc import Mapping
 from typing import Any
@@ -19,14 +18,10 @@ from drawbridge.auth_server.client_metadata import (
     ClientMetadataResolver,
     is_client_id_url,
 )
+from drawbridge.auth_server.digests import digest
 from drawbridge.auth_server.errors import InvalidClient, InvalidRequest
 from drawbridge.auth_server.models import Client
 from drawbridge.storage.repositories import ClientRecord, ClientRepository
-
-
-def hash_secret(secret: str) -> str:
-    """The at-rest form of a client secret."""
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class UnknownClient(InvalidClient):
@@ -131,7 +126,7 @@ def static_client(client_id: str, secret: str, *, name: str, grant_types: tuple[
         token_endpoint_auth_method="client_secret_basic",  # noqa: S106 - a method name, not a secret
         scope=None,
         kind="static",
-        secret_hash=hash_secret(secret),
+        secret_hash=digest(secret),
     )
 
 
@@ -155,7 +150,7 @@ def client_from_record(record: ClientRecord) -> Client:
 def _secret_matches(client: Client, secret: str) -> bool:
     if client.secret_hash is None:
         return False
-    return hmac.compare_digest(hash_secret(secret), client.secret_hash)
+    return hmac.compare_digest(digest(secret), client.secret_hash)
 
 
 def _parse_basic(authorization: str | None) -> tuple[str, str] | None:

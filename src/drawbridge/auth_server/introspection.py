@@ -13,8 +13,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from drawbridge.auth_server.browser import hash_opaque
 from drawbridge.auth_server.context import AuthServer
+from drawbridge.auth_server.digests import digest
 from drawbridge.auth_server.errors import InvalidClient, InvalidRequest, OAuthError
 from drawbridge.auth_server.forms import read_form
 from drawbridge.auth_server.responses import oauth_error, oauth_json
@@ -65,7 +65,7 @@ class IntrospectionEndpoint:
         }
 
     async def _refresh(self, token: str) -> dict[str, Any]:
-        record = await self._server.grants.get_refresh(hash_opaque(token))
+        record = await self._server.grants.get_refresh(digest(token))
         now = self._server.clock.now()
         if record is None or record.family_revoked or record.used_at is not None or record.expires_at <= now:
             return INACTIVE

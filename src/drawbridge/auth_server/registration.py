@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from starlette.requests import Request
 from starlette.responses import Response
 
-from drawbridge.auth_server.clients import hash_secret
+from drawbridge.auth_server.digests import digest
 from drawbridge.auth_server.errors import InvalidClientMetadata, InvalidRedirectUri, OAuthError, TooManyRequests
 from drawbridge.auth_server.redirect_uris import validate_registered
 from drawbridge.auth_server.responses import oauth_error, oauth_json
@@ -96,7 +96,7 @@ class ClientRegistrar:
             ClientRecord(
                 client_id=client_id,
                 metadata=metadata,
-                secret_hash=hash_secret(secret) if secret else None,
+                secret_hash=digest(secret) if secret else None,
                 created_at=now,
             )
         )

@@ -10,8 +10,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from drawbridge.auth_server.browser import hash_opaque
 from drawbridge.auth_server.context import AuthServer
+from drawbridge.auth_server.digests import digest
 from drawbridge.auth_server.errors import InvalidRequest, OAuthError
 from drawbridge.auth_server.forms import read_form
 from drawbridge.auth_server.models import Client
@@ -44,7 +44,7 @@ class RevocationEndpoint:
         return Response(status_code=200, headers=NO_STORE)
 
     async def _revoke_refresh(self, token: str, client: Client) -> None:
-        record = await self._server.grants.get_refresh(hash_opaque(token))
+        record = await self._server.grants.get_refresh(digest(token))
         if record is not None and record.client_id == client.client_id:
             await self._server.grants.revoke_family(record.family_id, self._server.clock.now())
 

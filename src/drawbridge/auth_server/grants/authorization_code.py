@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from drawbridge.auth_server import pkce
-from drawbridge.auth_server.browser import hash_opaque
 from drawbridge.auth_server.context import AuthServer
+from drawbridge.auth_server.digests import digest
 from drawbridge.auth_server.errors import InvalidGrant, InvalidRequest
 from drawbridge.auth_server.grants.issue import active_user, check_resource, issue_tokens
 from drawbridge.auth_server.models import Client
@@ -51,7 +51,7 @@ class AuthorizationCodeGrant:
     async def _consume(self, code: str, *, family_id: str, jti: str) -> AuthorizationCodeRecord:
         now = self._server.clock.now()
         record, first_use = await self._server.grants.consume_code(
-            hash_opaque(code), now, family_id=family_id, access_jti=jti
+            digest(code), now, family_id=family_id, access_jti=jti
         )
         if record is None:
             raise InvalidGrant("unknown code")

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from drawbridge.auth_server.browser import hash_opaque
 from drawbridge.auth_server.context import AuthServer
+from drawbridge.auth_server.digests import digest
 from drawbridge.auth_server.errors import InvalidGrant, InvalidTarget
 from drawbridge.auth_server.models import Client
 from drawbridge.identity import User
@@ -64,7 +64,7 @@ async def issue_tokens(
         refresh = "drt_" + secrets.token_urlsafe(32)
         await server.grants.add_refresh(
             RefreshTokenRecord(
-                token_hash=hash_opaque(refresh),
+                token_hash=digest(refresh),
                 family_id=family_id,
                 client_id=client.client_id,
                 user_id=user.id,

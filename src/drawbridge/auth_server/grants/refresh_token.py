@@ -11,8 +11,8 @@ from typing import Any, NoReturn
 
 import structlog
 
-from drawbridge.auth_server.browser import hash_opaque
 from drawbridge.auth_server.context import AuthServer
+from drawbridge.auth_server.digests import digest
 from drawbridge.auth_server.errors import InvalidGrant, InvalidRequest, InvalidScope
 from drawbridge.auth_server.grants.issue import active_user, check_resource, issue_tokens
 from drawbridge.auth_server.models import Client
@@ -31,7 +31,7 @@ class RefreshTokenGrant:
         if not token:
             raise InvalidRequest("refresh_token is required")
         grants, now = self._server.grants, self._server.clock.now()
-        record = await grants.get_refresh(hash_opaque(token))
+        record = await grants.get_refresh(digest(token))
         if record is None or record.client_id != client.client_id:
             raise InvalidGrant("unknown refresh token")
         if record.family_revoked:
