@@ -1,74 +1,26 @@
-"""Cedar policy decision latency: p50/p90/p99 microseconds per ``CedarPolicyEngine.decide``.
+"""Cedar policy decision latency with the demo's shipped policies: p50/p90/p99 µs per ``CedarPolicyEngine.decide``.
 
 Run: ``.venv/bin/python bench/policy_bench.py [decisions-per-run] [runs]``. Not a test: numbers vary by machine.
+The request is the demo's refund path (bob, refunds role, verified client, ``request_refund`` with its loaded target
+attributes): every file in ``drawbridge/demo/policies`` is evaluated. In the same run, a bare ``cedarpy`` call on a
+one-line policy is measured as the baseline, so the ratio survives a noisy machine.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
+from collections.abc import Callable
 
-from pydantic import BaseModel, ConfigDict, Field
+import cedarpy
 
 from drawbridge.clock import SystemClock
+from drawbridge.demo.store import DemoStore
+from drawbridge.demo.tools import POLICIES, build_toolset
+from drawbridge.masking import KINDS
 from drawbridge.policy import CedarPolicyEngine, ClientInfo, PolicyRequest, Principal
-from drawbridge.tools import ToolCall, Toolset, tool
-
-POLICIES = """\
-@id("support-reads-orders")
-permit (principal in Role::"support", action == Action::"call_tool", resource)
-when { resource in [Tool::"check_order_status"] };
-
-@id("refunds-within-limit")
-permit (principal in Role::"refunds", action == Action::"call_tool", resource == Tool::"request_refund")
-when { context has amount_pence && context.amount_pence <= 50000 };
-
-@id("unverified-clients-read-only")
-forbid (principal, action == Action::"call_tool", resource)
-when { !resource.read_only && !context.client.verified };
-"""
-
-
-class RefundInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    order_id: str = Field(max_length=20, description="The order to refund, e.g. o-1001.")
-    amount_pence: int = Field(ge=1, le=10_000_000, description="How much to refund, in pence.")
-
-
-class RefundOutput(BaseModel):
-    refunded: int
-
-
-def _toolset() -> Toolset:
-    async def handler(call: ToolCall, args: RefundInput) -> RefundOutput:
-        return RefundOutput(refunded=args.amount_pence)
-
-    tools = (
-        tool(
-            name="check_order_status",
-            title="Check",
-            description="Benchmark tool check_order_status. Use it only in the policy benchmark; it changes nothing.",
-            scopes=("orders:read",),
-            read_only=True,
-            destructive=False,
-            idempotent=True,
-            open_world=False,
-        )(handler),
-        tool(
-            name="request_refund",
-            title="Refund",
-            description="Benchmark tool request_refund. Use it only in the policy benchmark; it changes nothing.",
-            scopes=("orders:refund",),
-            read_only=False,
-            destructive=True,
-            idempotent=False,
-            open_world=False,
-        )(handler),
-    )
-    return Toolset(tools=tools)
 
 
 def _percentile(samples: list[float], fraction: float) -> float:
@@ -76,30 +28,51 @@ def _percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def main(decisions: int = 2000, runs: int = 5) -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        (Path(directory) / "demo.cedar").write_text(POLICIES)
-        engine = CedarPolicyEngine.load(Path(directory), _toolset(), clock=SystemClock())
-    request = PolicyRequest(
-        principal=Principal(user_id="alice", roles=frozenset({"refunds", "support"})),
-        client=ClientInfo(client_id="https://client.example/meta.json", verified=True),
-        action="call_tool",
-        resource="request_refund",
-        attributes={"order_id": "o-1001", "amount_pence": 1200},
-    )
-    assert engine.decide(request).allowed, "the benchmark request should be allowed"  # noqa: S101
+def _measure(action: Callable[[], object], decisions: int, runs: int) -> list[float]:
     for _ in range(200):  # warm up
-        engine.decide(request)
+        action()
     samples: list[float] = []
     for _ in range(runs):
         for _ in range(decisions):
             start = time.perf_counter()
-            engine.decide(request)
+            action()
             samples.append((time.perf_counter() - start) * 1e6)
-    sys.stdout.write(
-        f"cedar decide: {len(samples)} decisions, p50 {statistics.median(samples):.1f} µs, "
+    return samples
+
+
+def _line(name: str, samples: list[float]) -> str:
+    return (
+        f"{name}: {len(samples)} decisions, p50 {statistics.median(samples):.1f} µs, "
         f"p90 {_percentile(samples, 0.9):.1f} µs, p99 {_percentile(samples, 0.99):.1f} µs\n"
     )
+
+
+def main(decisions: int = 2000, runs: int = 5) -> None:
+    toolset = build_toolset(DemoStore(None, SystemClock()))  # type: ignore[arg-type]  # the store is never queried
+    engine = CedarPolicyEngine.load(POLICIES, toolset, clock=SystemClock(), data_kinds=KINDS)
+    request = PolicyRequest(
+        principal=Principal(user_id="u-bob", roles=frozenset({"refunds", "support"}), username="bob"),
+        client=ClientInfo(client_id="https://client.example/meta.json", verified=True),
+        action="call_tool",
+        resource="request_refund",
+        attributes={"order_id": 2, "reason": "damaged", "order_total_pence": 8498, "order_customer_id": 9},
+    )
+    assert engine.decide(request).allowed, "the benchmark request should be allowed"  # noqa: S101
+
+    bare_policies = cedarpy.PolicySet.from_str('permit (principal, action == Action::"call_tool", resource);')
+    bare_entities = cedarpy.Entities.from_json_str(json.dumps([]))
+    bare_request = {
+        "principal": {"type": "User", "id": "u-bob"},
+        "action": {"type": "Action", "id": "call_tool"},
+        "resource": {"type": "Tool", "id": "request_refund"},
+        "context": {},
+    }
+
+    ours = _measure(lambda: engine.decide(request), decisions, runs)
+    bare = _measure(lambda: cedarpy.is_authorized(bare_request, bare_policies, bare_entities), decisions, runs)
+    sys.stdout.write(_line("drawbridge decide (demo policies)", ours))
+    sys.stdout.write(_line("bare cedarpy (one permit, no entities)", bare))
+    sys.stdout.write(f"ratio of p50s: {statistics.median(ours) / statistics.median(bare):.2f}x\n")
 
 
 if __name__ == "__main__":

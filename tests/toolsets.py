@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from drawbridge.tools import ToolCall, ToolFailure, Toolset, ToolsetContext, resource, tool
 
+ALLOW_ALL = Path(__file__).parent / "policies" / "basic"  # policies permitting every call, read and listing
 WRITES: list[tuple[str, int, str]] = []  # what the destructive tool "did", per process
 
 
@@ -82,4 +84,9 @@ async def read_item(call: ToolCall, params: Mapping[str, str]) -> LookupOutput:
 
 
 def basic(_context: ToolsetContext) -> Toolset:
-    return Toolset(tools=(lookup_item, remove_item), resources=(read_item,), instructions="Test items.")
+    return Toolset(
+        tools=(lookup_item, remove_item),
+        resources=(read_item,),
+        instructions="Test items.",
+        policy_directory=ALLOW_ALL,
+    )

@@ -35,11 +35,13 @@ from drawbridge.edge.rate_limit import RateLimit
 from drawbridge.errors import ConfigError
 from drawbridge.exchange import DownstreamApis, TokenExchanger
 from drawbridge.exchange.client import Api
+from drawbridge.guard.access import AccessPolicy
 from drawbridge.guard.masking import OutputMasking
 from drawbridge.identity import UserDirectory, UserExists
 from drawbridge.keys import KeyStore
 from drawbridge.keys.access_token import AccessTokenIssuer, AccessTokenVerifier
-from drawbridge.masking import InvalidMaskingRule
+from drawbridge.masking import KINDS, InvalidMaskingRule
+from drawbridge.policy import CedarPolicyEngine, PolicyError
 from drawbridge.resource_server.endpoint import McpEndpoint, build_mcp_endpoint
 from drawbridge.resource_server.routes import resource_server_routes
 from drawbridge.resource_server.tokens import TokenValidator
@@ -86,12 +88,13 @@ class Components:
     toolset: Toolset
     mcp: McpEndpoint
     http: httpx.AsyncClient
+    policy: CedarPolicyEngine | None
 
 
 def build_components(
     settings: Settings, *, clock: Clock | None = None, mcp_options: McpOptions | None = None
 ) -> Components:
-    """Construct the components without doing any I/O (the app's lifespan does that)."""
+    """Construct the components; the only I/O is reading the policy files (the app's lifespan does the rest)."""
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url, schema=settings.storage.schema_name)
     keys = KeyStore(
@@ -124,8 +127,11 @@ def build_components(
         exchange_secret=exchange_secret,
         clock=clock,
     )
+    policy = access_policy(settings, toolset, clock)
     http = httpx.AsyncClient(timeout=10, follow_redirects=False, trust_env=False)
-    mcp = _build_mcp(settings, toolset, auth_server, keys, http, exchange_secret, clock, mcp_options or McpOptions())
+    mcp = _build_mcp(
+        settings, toolset, auth_server, keys, http, exchange_secret, clock, mcp_options or McpOptions(), policy
+    )
     return Components(
         settings=settings,
         clock=clock,
@@ -137,7 +143,46 @@ def build_components(
         toolset=toolset,
         mcp=mcp,
         http=http,
+        policy=policy,
     )
+
+
+def access_policy(settings: Settings, toolset: Toolset, clock: Clock) -> CedarPolicyEngine | None:
+    """The access policy engine, from ``[policy] directory`` or the toolset's own policies.
+
+    Fails closed: with policy enabled and no policies anywhere, the server does not start. Switching policy off
+    is the operator's explicit choice, logged loudly.
+
+    Raises:
+        ConfigError: no policies, or a policy file is unreadable, malformed or names what the toolset lacks
+            (one line per problem, with file and line).
+    """
+    if not settings.policy.enabled:
+        log.warning("policy_disabled", detail="tools are authorised by OAuth scopes alone")
+        return None
+    directory = settings.policy.directory or toolset.policy_directory
+    if directory is None:
+        raise ConfigError(
+            "invalid config: policy: no access policies; set [policy] directory to a folder of *.cedar files "
+            "(docs/policy.md), or enabled = false to serve on OAuth scopes alone"
+        )
+    try:
+        return CedarPolicyEngine.load(directory, toolset, clock=clock, data_kinds=KINDS)
+    except PolicyError as exc:
+        problems = "\n".join(f"  {problem}" for problem in exc.problems)
+        raise ConfigError(
+            f"invalid config: policy: {len(exc.problems)} problem(s) in {directory}:\n{problems}"
+        ) from exc
+
+
+async def run_policy_reload(policy: CedarPolicyEngine, every: float) -> None:
+    """Pick up edited policy files; a broken edit is logged and the previous policies keep serving."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            policy.reload_if_changed()
+        except Exception:  # keep reloading: one unexpected failure must not freeze the policies for good
+            log.exception("policy_reload_failed")
 
 
 def _build_users(settings: Settings, engine: AsyncEngine, clock: Clock) -> UserDirectory:
@@ -185,6 +230,7 @@ def _build_mcp(  # noqa: PLR0917 - private wiring helper of the composition root
     exchange_secret: str,
     clock: Clock,
     options: McpOptions,
+    policy: CedarPolicyEngine | None,
 ) -> McpEndpoint:
     validator = TokenValidator(
         auth_server.verifier,
@@ -212,6 +258,7 @@ def _build_mcp(  # noqa: PLR0917 - private wiring helper of the composition root
         configure=options.configure,
         downstream=DownstreamApis(exchanger, http, apis),
         masking=output_masking(settings, toolset),
+        policy=AccessPolicy(policy) if policy is not None else None,
         max_body_bytes=settings.server.max_body_bytes,
     )
 
@@ -297,13 +344,17 @@ def build_app(settings: Settings, *, clock: Clock | None = None, mcp_options: Mc
                 unused_client_ttl=settings.auth.registration.unused_client_ttl,
             )
         )
+        background = [housekeeping]
+        if components.policy is not None and settings.policy.reload_seconds > 0:
+            background.append(asyncio.create_task(run_policy_reload(components.policy, settings.policy.reload_seconds)))
         try:
             async with components.mcp.lifespan():
                 yield
         finally:
-            housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await housekeeping
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await components.http.aclose()
             await components.engine.dispose()
 

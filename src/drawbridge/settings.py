@@ -203,6 +203,7 @@ class StdioSettings(_Section):
     client_id: str = "stdio"
     scopes: tuple[str, ...] = ("orders:read",)
     roles: tuple[str, ...] = ()
+    username: str | None = None
 
 
 class MaskingSettings(_Section):
@@ -218,6 +219,20 @@ class MaskingSettings(_Section):
     fields: dict[str, str] = Field(
         default={},
         description='Strategy per output field: "tool_or_resource_name:json.path" = "redact|partial|pseudonym|keep".',
+    )
+
+
+class PolicySettings(_Section):
+    """Access policy (Cedar) on every tool call, resource read and listing (docs/policy.md)."""
+
+    enabled: bool = Field(
+        default=True, description="Off serves on OAuth scopes alone (logged loudly); never do this in production."
+    )
+    directory: Path | None = Field(
+        default=None, description="Folder of *.cedar files; unset uses the toolset's own policies."
+    )
+    reload_seconds: float = Field(
+        default=5.0, ge=0, description="How often to look for edited policy files; 0 turns hot reload off."
     )
 
 
@@ -250,6 +265,7 @@ class Settings(_Section):
     exchange: ExchangeSettings = ExchangeSettings()
     identity: IdentitySettings = IdentitySettings()
     masking: MaskingSettings = MaskingSettings()
+    policy: PolicySettings = PolicySettings()
     logging: LoggingSettings = LoggingSettings()
 
     @property

@@ -145,6 +145,7 @@ async def test_demo_users_are_created_once_with_their_documented_passwords(engin
     assert created == [
         ("alice", "alice-demo-password", ("support",)),
         ("bob", "bob-demo-password", ("support", "refunds")),
+        ("thomas", "thomas-demo-password", ("customer",)),
     ]
     assert created == list(DEMO_USERS)
     assert again == []

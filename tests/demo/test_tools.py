@@ -150,7 +150,45 @@ async def test_summarise_customer_orders_over_all_time(toolset: Toolset):
         "orders_by_status": {"placed": 0, "paid": 0, "shipped": 0, "delivered": 8, "cancelled": 0, "refunded": 0},
         "most_recent_order_id": 75,
         "most_recent_order_date": "2026-11-19",
+        "last_message": None,  # customer 9 never wrote to support
     }
+
+
+async def test_summary_carries_the_latest_message_in_the_period_verbatim(toolset: Toolset):
+    """Masking is the guard's job (tests/resource_server/test_policy.py): the tool returns the text as written."""
+    recent = await _call(toolset, "summarise_customer_orders", customer_id=1, period="last_90_days")
+    month = await _call(toolset, "summarise_customer_orders", customer_id=1, period="last_30_days")
+
+    assert recent["last_message"] == (
+        "Hi, I moved house. My National Insurance number is XK 98 76 44 A if you need to check it's me."
+    )
+    assert month["last_message"] is None  # the message is 39 days old
+
+
+@pytest.mark.parametrize(
+    ("tool", "order_id", "expected"),
+    [
+        ("check_order_status", 27, {"order_total_pence": 4897, "order_customer_id": 3, "order_owner": "thomas"}),
+        ("request_refund", 6, {"order_total_pence": 30795, "order_customer_id": 9}),  # customer 9 has no login
+        ("request_refund", 999, None),  # no such order: nothing to describe
+    ],
+)
+async def test_order_tools_describe_their_order_to_the_policy(
+    toolset: Toolset, tool: str, order_id: int, expected: dict[str, Any] | None
+):
+    found = toolset.find(tool)
+    assert found is not None
+    assert found.target is not None
+
+    assert await found.target.load({"order_id": order_id}) == expected
+
+
+async def test_order_resource_describes_its_order_without_the_tool_prefix(toolset: Toolset):
+    target = toolset.resources[0].target
+    assert target is not None
+
+    assert await target.load({"order_id": "39"}) == {"total_pence": 2498, "customer_id": 3, "owner": "thomas"}
+    assert await target.load({"order_id": "not-a-number"}) is None
 
 
 async def test_summarise_counts_spending_only_for_orders_the_shop_kept_the_money_for(toolset: Toolset):

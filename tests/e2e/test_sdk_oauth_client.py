@@ -131,9 +131,10 @@ async def _session(server: LiveServer, provider: OAuthClientProvider, mode: str)
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
-async def test_dcr_client_lists_reads_and_steps_up_for_a_refund(
+async def test_dcr_client_lists_reads_steps_up_and_is_refused_the_refund_by_policy(
     live_server_factory: Callable[..., LiveServer], mode: str
 ) -> None:
+    """A self-registered (unverified) client: bob may request refunds, but not through a client nobody vouches for."""
     server = live_server_factory(**DEMO)
     browser = Browser("bob", "bob-demo-password")
     provider = _provider(server, browser)
@@ -157,13 +158,17 @@ async def test_dcr_client_lists_reads_and_steps_up_for_a_refund(
         )
         assert await _refund_count(server) == 0
 
-        browser.approve = True  # asked again, the user consents to orders:refund
+        browser.approve = True  # asked again, the user consents to orders:refund; the policy still says no
         http, client = await _session(server, provider, mode)
         async with http, client:
             refund = await client.call_tool("request_refund", {"order_id": 2, "reason": "damaged"})
-            assert refund.is_error is False, refund.content
+            listed = {tool.name for tool in (await client.list_tools()).tools}
         assert "orders:refund" in browser.consent_pages[-1]
-        assert await _refund_count(server) == 1
+        assert refund.is_error is True
+        assert "not permitted" in refund.content[0].text  # type: ignore[union-attr]
+        assert "unverified" not in refund.content[0].text  # type: ignore[union-attr]  # no policy internals
+        assert "request_refund" not in listed
+        assert await _refund_count(server) == 0
     finally:
         await browser.aclose()
 
@@ -224,3 +229,47 @@ async def test_cimd_client_is_identified_by_its_https_document(
         assert claims.client_id == cimd_host  # no registration happened: the URL is the client_id
     finally:
         await browser.aclose()
+
+
+async def test_cimd_client_refunds_role_path_and_pii_masked_for_the_agent(
+    live_server_factory: Callable[..., LiveServer], pki: LoopbackPki, cimd_host: str
+) -> None:
+    """The demo's acceptance path: a verified client; bob (refunds) steps up and requests a refund within the
+    policy's limit, is refused above it; what alice's agent sees of a customer has the email and NI number masked,
+    while bob's sees the email (the refunds team may) and still not the NI number."""
+    server = live_server_factory(auth={"client_metadata": {"ca_bundle": str(pki.ca_file)}}, **DEMO)
+    bob, alice = Browser("bob", "bob-demo-password"), Browser("alice", "alice-demo-password")
+    try:
+        http, client = await _session(server, _provider(server, bob, client_metadata_url=cimd_host), "auto")
+        async with http, client:
+            refund = await client.call_tool("request_refund", {"order_id": 2, "reason": "damaged"})  # £84.98
+            too_big = await client.call_tool("request_refund", {"order_id": 6, "reason": "damaged"})  # £307.95
+            listed = {tool.name for tool in (await client.list_tools()).tools}
+            bobs_view = await client.call_tool("summarise_customer_orders", {"customer_id": 1, "period": "all_time"})
+        assert refund.is_error is False, refund.content
+        assert refund.structured_content is not None
+        assert (refund.structured_content["order_id"], refund.structured_content["amount"]) == (2, "£84.98")
+        assert too_big.is_error is True
+        assert "not permitted" in too_big.content[0].text  # type: ignore[union-attr]
+        assert "request_refund" in listed
+        assert await _refund_count(server) == 1
+
+        http, client = await _session(server, _provider(server, alice, client_metadata_url=cimd_host), "auto")
+        async with http, client:
+            alices_view = await client.call_tool("summarise_customer_orders", {"customer_id": 1, "period": "all_time"})
+            alice_listed = {tool.name for tool in (await client.list_tools()).tools}
+        assert "request_refund" not in alice_listed
+        for view in (alices_view, bobs_view):
+            assert view.is_error is False, view.content
+            text = view.content[0].text  # type: ignore[union-attr]
+            assert "XK 98 76 44 A" not in text  # customer 1's NI number, in their latest message
+            assert view.structured_content is not None
+            assert "National Insurance number is [ni_number]" in view.structured_content["last_message"]
+        assert alices_view.structured_content is not None
+        assert bobs_view.structured_content is not None
+        assert alices_view.structured_content["email"] == "m***@example.co.uk"
+        assert "mohammed.smith1@example.co.uk" not in alices_view.content[0].text  # type: ignore[union-attr]
+        assert bobs_view.structured_content["email"] == "mohammed.smith1@example.co.uk"
+    finally:
+        await bob.aclose()
+        await alice.aclose()

@@ -18,7 +18,7 @@ from drawbridge.demo.payments import PaymentsApi
 from drawbridge.exchange import ExchangeError, TokenExchanger
 from tests.auth_server.oauth_flow import Flow, add_user, jwt_claims
 from tests.conftest import LiveServer
-from tests.resource_server.helpers import mcp_client, mint
+from tests.resource_server.helpers import REFUNDER, mcp_client, mint
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
@@ -84,7 +84,7 @@ async def test_refund_through_mcp_opens_a_case_with_an_exchanged_narrow_token(se
             token_posts.append(request.url.path)
 
     server.components.http.event_hooks["request"].append(record)
-    token = mint(server, scopes=REFUND, subject="user-42")
+    token = mint(server, scopes=REFUND, subject="user-42", **REFUNDER)
     async with mcp_client(server, token) as client:
         first = await client.call_tool("request_refund", {"order_id": 2, "reason": "damaged"})
         assert not first.is_error, first

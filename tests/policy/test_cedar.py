@@ -362,7 +362,8 @@ def test_schema_types_arguments_as_optional_context_attributes() -> None:
         "client": {"type": "Entity", "name": "Client"},
     }
     assert schema["entityTypes"]["Resource"]["shape"]["attributes"] == {
-        "customer_id": {"type": "String", "required": False}
+        "template": {"type": "String"},
+        "customer_id": {"type": "String", "required": False},
     }
 
 

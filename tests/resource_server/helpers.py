@@ -26,14 +26,29 @@ INIT = {
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
 
 
-def mint(server: LiveServer, *, scopes: tuple[str, ...] = ("orders:read",), subject: str = "user-1", **kw: Any) -> str:
+VERIFIED_CLIENT = "https://client.example/drawbridge-tests.json"  # a CIMD-shaped client_id: verified for policies
+REFUNDER: dict[str, Any] = {"roles": ("support", "refunds"), "client_id": VERIFIED_CLIENT}  # the demo's refund path
+
+
+def mint(
+    server: LiveServer,
+    *,
+    scopes: tuple[str, ...] = ("orders:read",),
+    subject: str = "user-1",
+    roles: tuple[str, ...] = ("support",),
+    username: str | None = None,
+    **kw: Any,
+) -> str:
     """A token from the server's own issuer and keys (what /token would issue), without the browser dance."""
+    extra: dict[str, Any] = {"roles": list(roles)}
+    if username is not None:
+        extra["preferred_username"] = username
     token, _ = server.components.auth_server.tokens.mint(
         subject=subject,
         audience=kw.pop("audience", server.settings.resource_url),
         client_id=kw.pop("client_id", "test-client"),
         scopes=scopes,
-        extra={"roles": ["support"]},
+        extra=extra,
         **kw,
     )
     return token

@@ -23,7 +23,7 @@ from drawbridge.settings import McpSettings
 from drawbridge.tools import Caller, ToolCall, Toolset, ToolsetContext, tool
 from tests.conftest import LiveServer
 from tests.resource_server.helpers import INIT, call, mcp_client, mint, post_mcp
-from tests.toolsets import WRITES, LookupInput, LookupOutput, lookup_item, read_item, remove_item
+from tests.toolsets import ALLOW_ALL, WRITES, LookupInput, LookupOutput, lookup_item, read_item, remove_item
 
 READ = ("orders:read",)
 BOTH = ("orders:read", "orders:refund")
@@ -255,7 +255,7 @@ async def malformed(_call: ToolCall, _args: LookupInput) -> LookupOutput:
 
 def breaking(_context: ToolsetContext) -> Toolset:
     """The toolset of the tests below (``mcp.toolset = "tests.resource_server.test_guard:breaking"``)."""
-    return Toolset(tools=(lookup_item, explode, malformed))
+    return Toolset(tools=(lookup_item, explode, malformed), policy_directory=ALLOW_ALL)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import typer
 from drawbridge.cli.config import config_app
 from drawbridge.cli.consents import consents_app
 from drawbridge.cli.keys import keys_app
+from drawbridge.cli.policy import policy_app
 from drawbridge.cli.serve import serve
 from drawbridge.cli.users import users_app
 
@@ -20,6 +21,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(consents_app, name="consents")
+app.add_typer(policy_app, name="policy")
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import uvicorn
 from drawbridge.app import build_app, build_components, output_masking, start
 from drawbridge.cli.options import ConfigFile, DataDir, Dev, fail, settings_from
 from drawbridge.errors import DrawbridgeError
+from drawbridge.guard.access import AccessPolicy
 from drawbridge.resource_server.stdio import stdio_server
 from drawbridge.settings import Settings
 
@@ -86,6 +87,7 @@ async def _serve_stdio(settings: Settings) -> None:
     try:
         await start(components)
         masking = output_masking(settings, components.toolset)
-        await stdio_server(components.toolset, settings.stdio, masking=masking).run_stdio_async()
+        policy = AccessPolicy(components.policy) if components.policy is not None else None
+        await stdio_server(components.toolset, settings.stdio, masking=masking, policy=policy).run_stdio_async()
     finally:
         await components.engine.dispose()

@@ -89,6 +89,29 @@ class SeedOrder:
     tracking_number: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class SeedMessage:
+    """One row of ``demo_messages``: what a customer wrote to support, verbatim (people paste personal data)."""
+
+    id: int
+    customer_id: int
+    received_at: float
+    text: str
+
+
+# Customers who can sign in to the demo (``--dev``) and read their own orders: (username, customer id).
+ACCOUNTS: tuple[tuple[str, int], ...] = (("thomas", 3),)
+
+_MESSAGES = (
+    "Hi, I moved house. My National Insurance number is {ni} if you need to check it's me.",
+    "Please ring me on {phone} about my last order, I'm out most mornings.",
+    "Can you send the receipt to {email}? The other address doesn't work any more.",
+    "Where is my parcel? It was meant to arrive on Tuesday.",
+    "Thanks for the quick delivery, all arrived fine.",
+    "For the refund form: NI {ni}, phone {phone}.",
+)
+
+
 def generate() -> tuple[list[SeedCustomer], list[SeedOrder]]:
     """The demo's customers and orders: the same on every call. Ids start at 1; order ids follow placing time."""
     rng = random.Random(SEED)  # noqa: S311 - reproducible fake data, not secrets
@@ -99,6 +122,23 @@ def generate() -> tuple[list[SeedCustomer], list[SeedOrder]]:
     ages.sort(reverse=True)
     orders = [_order(rng, order_id, age) for order_id, age in enumerate(ages, start=1)]
     return customers, orders
+
+
+def generate_messages(customers: list[SeedCustomer]) -> list[SeedMessage]:
+    """Up to two messages per customer, from their own ``Random`` so adding them left the orders unchanged.
+
+    Customer 1's latest message always carries their NI number: the masking example in docs/demo.md.
+    """
+    rng = random.Random(SEED + 1)  # noqa: S311 - reproducible fake data, not secrets
+    messages: list[SeedMessage] = []
+    for customer in customers:
+        count = 2 if customer.id == 1 else rng.choice((0, 1, 1, 2))
+        for n in range(count):
+            template = _MESSAGES[0] if customer.id == 1 and n == count - 1 else rng.choice(_MESSAGES)
+            text = template.format(ni=customer.ni_number, phone=customer.phone, email=customer.email)
+            received_at = SEED_EPOCH - (count - n) * rng.uniform(5, 60) * DAY
+            messages.append(SeedMessage(len(messages) + 1, customer.id, received_at, text))
+    return messages
 
 
 def _customer(rng: random.Random, customer_id: int) -> SeedCustomer:

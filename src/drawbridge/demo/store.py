@@ -88,6 +88,33 @@ refunds = Table(
 refunds.append_constraint(CheckConstraint(refunds.c.reason.in_(REFUND_REASONS), name="reason"))
 
 
+messages = Table(
+    "demo_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("customer_id", Integer, ForeignKey("demo_customers.id"), nullable=False, index=True),
+    Column("received_at", Float, nullable=False),
+    Column("text", String(1000), nullable=False),
+)
+
+accounts = Table(  # who signs in as which customer (the customer role reads its own orders)
+    "demo_accounts",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("customer_id", Integer, ForeignKey("demo_customers.id"), nullable=False, unique=True),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A customer's message to support, verbatim."""
+
+    id: int
+    customer_id: int
+    received_at: float
+    text: str
+
+
 @dataclass(frozen=True, slots=True)
 class Customer:
     """A customer, with the personal data the shop holds about them."""
@@ -154,17 +181,12 @@ class DemoStore:
         sees the winner's tables and rows and carries on.
         """
         await self._create_tables()
-        if await self._customer_count():
-            return
         seed_customers, seed_orders = seed.generate()
-        try:
-            async with self._engine.begin() as conn:
-                await conn.execute(insert(customers), [asdict(c) for c in seed_customers])
-                await conn.execute(insert(orders), [asdict(o) for o in seed_orders])
-        except IntegrityError:
-            if not await self._customer_count():
-                raise  # not a seeding race: something else is wrong
-            # another process seeded between our check and our insert; its rows are the same as ours
+        # Each table is seeded when empty, so a database seeded by an older demo gains the newer tables' rows.
+        await self._seed(customers, [asdict(c) for c in seed_customers])
+        await self._seed(orders, [asdict(o) for o in seed_orders])
+        await self._seed(messages, [asdict(m) for m in seed.generate_messages(seed_customers)])
+        await self._seed(accounts, [{"username": u, "customer_id": c} for u, c in seed.ACCOUNTS])
 
     async def get_customer(self, customer_id: int) -> Customer | None:
         """The customer with this id, if any."""
@@ -186,6 +208,21 @@ class DemoStore:
         async with self._engine.connect() as conn:
             rows = await conn.execute(query.order_by(orders.c.placed_at.desc(), orders.c.id.desc()))
             return [Order(**row._mapping) for row in rows]
+
+    async def latest_message(self, customer_id: int, *, within_days: int | None = None) -> Message | None:
+        """The customer's newest message to support (in the last ``within_days`` days when given)."""
+        query = select(messages).where(messages.c.customer_id == customer_id)
+        if within_days is not None:
+            query = query.where(messages.c.received_at >= self.now() - within_days * DAY)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query.order_by(messages.c.received_at.desc()).limit(1))).first()
+        return None if row is None else Message(**row._mapping)
+
+    async def account_of(self, customer_id: int) -> str | None:
+        """The username that signs in as this customer, if any."""
+        async with self._engine.connect() as conn:
+            query = select(accounts.c.username).where(accounts.c.customer_id == customer_id)
+            return (await conn.execute(query)).scalar_one_or_none()
 
     async def refund_for(self, order_id: int) -> Refund | None:
         """The refund requested for this order, if any (there is at most one)."""
@@ -235,6 +272,17 @@ class DemoStore:
             else:
                 return
 
-    async def _customer_count(self) -> int:
+    async def _seed(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        if await self._count(table):
+            return
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(table), rows)
+        except IntegrityError:
+            if not await self._count(table):
+                raise  # not a seeding race: something else is wrong
+            # another process seeded between our check and our insert; its rows are the same as ours
+
+    async def _count(self, table: Table) -> int:
         async with self._engine.connect() as conn:
-            return int((await conn.execute(select(func.count()).select_from(customers))).scalar_one())
+            return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())

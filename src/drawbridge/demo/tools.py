@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.routing import BaseRoute
@@ -25,8 +26,11 @@ from drawbridge.demo.store import DAY, ORDER_STATUSES, DemoStore, Order, OrderSt
 from drawbridge.demo.users import DEMO_USERS
 from drawbridge.errors import DrawbridgeError
 from drawbridge.tools import (
+    AttributeType,
+    AttributeValue,
     DevUser,
     ResourceTemplate,
+    Target,
     Tool,
     ToolCall,
     ToolFailure,
@@ -37,6 +41,7 @@ from drawbridge.tools import (
 )
 
 MAX_ID = 10_000_000
+POLICIES = Path(__file__).parent / "policies"  # the demo's access policies (Cedar), unless [policy] directory
 Period = Literal["last_30_days", "last_90_days", "last_365_days", "all_time"]
 _PERIOD_DAYS: dict[Period, int | None] = {
     "last_30_days": 30,
@@ -119,6 +124,10 @@ class CustomerSummary(BaseModel):
     orders_by_status: StatusCounts = Field(description="The period's orders counted by status.")
     most_recent_order_id: int | None = Field(description="The newest order in the period, or null if none.")
     most_recent_order_date: date | None = Field(description="The day that order was placed, or null if none.")
+    last_message: str | None = Field(
+        description="The customer's latest message to support in the period, verbatim except that personal data "
+        "in it is masked, or null if none."
+    )
 
 
 class RefundRequest(BaseModel):
@@ -176,6 +185,7 @@ def build_toolset(
         resources=(_order_resource(store),),
         instructions=INSTRUCTIONS,
         dev_users=tuple(DevUser(username, password, roles) for username, password, roles in DEMO_USERS),
+        policy_directory=POLICIES,
         on_start=store.ensure_schema,
         scope_descriptions={
             "orders:read": "look up orders and summarise customers' order history",
@@ -199,6 +209,7 @@ def _check_order_status(store: DemoStore) -> Tool[OrderQuery, OrderStatusResult]
         destructive=False,
         idempotent=True,
         open_world=False,
+        target=_order_target(store),
     )
     async def check_order_status(call: ToolCall, args: OrderQuery) -> OrderStatusResult:
         return await _order_status(store, args.order_id)
@@ -214,9 +225,10 @@ def _summarise_customer_orders(store: DemoStore) -> Tool[CustomerQuery, Customer
             "Summarise one customer's orders placed in a period: how many, the total spent, counts by status, "
             "and the most recent order. Use it when the question is about the customer's history (how often "
             "they order, how much they spent, whether they had problems before); for a single order use "
-            "check_order_status. Returns the customer's name and email and aggregates only, never individual "
-            "orders or addresses; ask for the shortest period that answers the question. Fails with 'customer "
-            "N not found' for an unknown account number."
+            "check_order_status. Returns the customer's name and email, their latest message to support, and "
+            "aggregates only, never individual orders or addresses; personal data the caller may not see is "
+            "masked. Ask for the shortest period that answers the question. Fails with 'customer N not found' "
+            "for an unknown account number."
         ),
         scopes=("orders:read",),
         read_only=True,
@@ -229,6 +241,7 @@ def _summarise_customer_orders(store: DemoStore) -> Tool[CustomerQuery, Customer
         if customer is None:
             raise ToolFailure(f"customer {args.customer_id} not found")
         found = await store.orders_of(args.customer_id, within_days=_PERIOD_DAYS[args.period])
+        message = await store.latest_message(args.customer_id, within_days=_PERIOD_DAYS[args.period])
         counts = Counter(o.status for o in found)
         newest = found[0] if found else None
         return CustomerSummary(
@@ -242,6 +255,7 @@ def _summarise_customer_orders(store: DemoStore) -> Tool[CustomerQuery, Customer
             orders_by_status=StatusCounts.model_validate({s: counts[s] for s in ORDER_STATUSES}),
             most_recent_order_id=newest.id if newest else None,
             most_recent_order_date=_day(newest.placed_at) if newest else None,
+            last_message=message.text if message else None,
         )
 
     return summarise_customer_orders
@@ -264,6 +278,7 @@ def _request_refund(store: DemoStore, limit_pence: int, payments_api: str | None
         destructive=True,
         idempotent=True,
         open_world=False,
+        target=_order_target(store),
     )
     async def request_refund(call: ToolCall, args: RefundRequest) -> RefundResult:
         order = await _order(store, args.order_id)
@@ -312,6 +327,7 @@ def _order_resource(store: DemoStore) -> ResourceTemplate:
             "orders://42 for order 42; an unknown number is an error."
         ),
         scopes=("orders:read",),
+        target=_order_target(store, prefix=""),
     )
     async def read_order(call: ToolCall, params: Mapping[str, str]) -> OrderStatusResult:
         raw = params["order_id"]
@@ -320,6 +336,32 @@ def _order_resource(store: DemoStore) -> ResourceTemplate:
         return await _order_status(store, int(raw))
 
     return read_order
+
+
+def _order_target(store: DemoStore, *, prefix: str = "order_") -> Target:
+    """The order a call names, for the access policy: its total (the refund limit), customer and owner (who may
+    read it). Tools see ``context.order_total_pence``; the ``orders://`` resource ``resource.total_pence``."""
+    types: dict[str, AttributeType] = {
+        f"{prefix}total_pence": "Long",
+        f"{prefix}customer_id": "Long",
+        f"{prefix}owner": "String",
+    }
+
+    async def load(values: Mapping[str, Any]) -> dict[str, AttributeValue] | None:
+        raw = str(values.get("order_id", ""))
+        order = await store.get_order(int(raw)) if raw.isdigit() and 1 <= int(raw) <= MAX_ID else None
+        if order is None:
+            return None  # nothing to describe: policies that need these attributes deny
+        facts: dict[str, AttributeValue] = {
+            f"{prefix}total_pence": order.total_pence,
+            f"{prefix}customer_id": order.customer_id,
+        }
+        owner = await store.account_of(order.customer_id)
+        if owner is not None:
+            facts[f"{prefix}owner"] = owner
+        return facts
+
+    return Target(types=types, load=load)
 
 
 async def _order(store: DemoStore, order_id: int) -> Order:

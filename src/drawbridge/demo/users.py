@@ -11,10 +11,12 @@ from drawbridge.identity import UserDirectory, UserExists
 
 DemoUser = tuple[str, str, tuple[str, ...]]
 
-# (username, password, roles). alice supports customers; bob may also approve refunds.
+# (username, password, roles). alice supports customers; bob may also request refunds; thomas signs in as customer 3
+# (Thomas Campbell) and may read his own orders and nobody else's (demo/seed.py ACCOUNTS, demo/policies).
 DEMO_USERS: tuple[DemoUser, ...] = (
     ("alice", "alice-demo-password", ("support",)),
     ("bob", "bob-demo-password", ("support", "refunds")),
+    ("thomas", "thomas-demo-password", ("customer",)),
 )
 
 

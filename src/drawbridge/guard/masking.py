@@ -41,13 +41,32 @@ class OutputMasking:
             if not sep or name not in known:
                 raise InvalidMaskingRule(f"masking field rule {key!r} must be 'tool_or_resource_name:path'")
             per_name.setdefault(name, {})[path] = cast(Strategy, strategy)
-        kind_defaults = cast(Mapping[Kind, Strategy], defaults)
-        self._default = Masker(MaskingRules(default=kind_defaults, pseudonym_key=pseudonym_key))
-        self._maskers = {
-            name: Masker(MaskingRules(default=kind_defaults, fields=rules, pseudonym_key=pseudonym_key))
-            for name, rules in per_name.items()
-        }
+        self._defaults = cast(Mapping[Kind, Strategy], defaults)
+        self._fields = per_name
+        self._key = pseudonym_key
+        self._maskers: dict[tuple[str | None, frozenset[str]], Masker] = {}
+        self._masker(None, frozenset())  # bad defaults or a missing pseudonym key fail here, at start-up
+        for name in per_name:
+            self._masker(name, frozenset())
 
-    def mask(self, name: str, data: Any) -> tuple[Any, MaskReport]:
-        """``data`` as the agent may see it, and what was masked (counts only)."""
-        return self._maskers.get(name, self._default).mask_json(data)
+    def mask(self, name: str, data: Any, *, unmasked: frozenset[str] = frozenset()) -> tuple[Any, MaskReport]:
+        """``data`` as the agent may see it, and what was masked (counts only).
+
+        Args:
+            unmasked: detected kinds this caller may see in clear (granted by policy); field rules still apply.
+        """
+        return self._masker(name if name in self._fields else None, unmasked).mask_json(data)
+
+    def _masker(self, name: str | None, unmasked: frozenset[str]) -> Masker:
+        # One masker per (rules, unmasked kinds): a handful of role combinations, built once each.
+        key = (name, unmasked)
+        masker = self._maskers.get(key)
+        if masker is None:
+            rules = MaskingRules(
+                default=self._defaults,
+                fields=self._fields.get(name, {}) if name else {},
+                pseudonym_key=self._key,
+                unmasked=cast(frozenset[Kind], unmasked),
+            )
+            masker = self._maskers[key] = Masker(rules)
+        return masker

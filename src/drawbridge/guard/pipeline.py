@@ -1,6 +1,12 @@
 """The guard: the SDK middleware every tools/resources request passes through, so no tool can skip a check.
 
+Order of checks for a tool call: scopes → strict input → access policy (with the call's target loaded) → tool →
+output model → masking (with the kinds the policy lets this caller see). A tool author cannot forget any of them:
+the tool body only runs from here.
+
 Threats: an agent calling a tool its token's scopes don't cover (refused here even if the HTTP layer missed it);
+a user or client the access policy does not trust for this tool, these arguments or this record (denied before the
+tool runs; the denial names no policy, the log does);
 smuggled arguments (the SDK silently drops unknown top-level keys: we refuse them, and validate strictly against
 the tool's closed model before the tool runs); over-sharing (results are re-validated against the declared output
 model, which drops anything undeclared); tool discovery beyond one's rights (lists show only what the caller may
@@ -29,7 +35,9 @@ from mcp_types import ResourceTemplate as WireResourceTemplate
 from mcp_types import Tool as WireTool
 from pydantic import BaseModel, ValidationError
 
+from drawbridge.guard.access import DENIED_CALL, UNAVAILABLE_RESOURCE, AccessPolicy
 from drawbridge.guard.masking import OutputMasking
+from drawbridge.policy import Decision
 from drawbridge.tools import (
     Caller,
     DownstreamCaller,
@@ -62,12 +70,14 @@ class GuardMiddleware:
         sdk_tools: Callable[[], Awaitable[set[str]]] | None = None,
         downstream: Callable[[Caller], DownstreamCaller | None] | None = None,
         masking: OutputMasking | None = None,
+        policy: AccessPolicy | None = None,
     ) -> None:
         self._toolset = toolset
         self._caller = caller
         self._sdk_tools = sdk_tools
         self._downstream = downstream
         self._masking = masking
+        self._policy = policy
         self._wire_tools = {t.name: _wire_tool(t) for t in toolset.tools}
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -101,9 +111,16 @@ class GuardMiddleware:
         return isinstance(uri, str) and any(t.match(uri) is not None for t in self._toolset.resources)
 
     async def _list_tools(self, from_sdk: HandlerResult, caller: Caller | None) -> ListToolsResult:
-        granted = caller.scopes if caller else frozenset()  # no caller: none of ours are listed
-        allowed = [self._wire_tools[t.name] for t in self._toolset.tools if t.scopes <= granted]
-        return ListToolsResult(tools=[*_listed(from_sdk, ListToolsResult).tools, *allowed])
+        theirs = _listed(from_sdk, ListToolsResult).tools
+        if caller is None:
+            return ListToolsResult(tools=theirs)  # no caller: none of ours are listed
+        policy = self._policy
+        allowed = [
+            self._wire_tools[t.name]
+            for t in self._toolset.tools
+            if t.scopes <= caller.scopes and (policy is None or policy.may_list_tool(caller, t))
+        ]
+        return ListToolsResult(tools=[*theirs, *allowed])
 
     async def _call_tool(self, params: Any, caller: Caller) -> CallToolResult:
         tool = self._toolset.find(str(params.get("name")))
@@ -115,6 +132,11 @@ class GuardMiddleware:
             args = tool.input_model.model_validate(arguments, strict=True)
         except ValidationError as exc:
             return _tool_error(f"invalid arguments: {_describe(exc)}")
+        if self._policy is not None:
+            decision = await self._policy.call(caller, tool, args)
+            if not decision.allowed:
+                _log_denial(caller, "call_tool", tool.name, decision)
+                return _tool_error(DENIED_CALL)
         try:
             downstream = self._downstream(caller) if self._downstream else None
             raw = await tool.handler(ToolCall(caller=caller, tool=tool.name, downstream=downstream), args)
@@ -128,11 +150,11 @@ class GuardMiddleware:
         except ValidationError:
             log.error("tool_output_invalid", tool=tool.name)  # a bug in the tool; the agent learns nothing more
             return _tool_error("the tool failed to produce a valid result")
-        data = self._mask(tool.name, data)
+        data = self._mask(tool.name, data, caller)
         return CallToolResult(content=[TextContent(type="text", text=json.dumps(data))], structured_content=data)
 
     async def _list_templates(self, from_sdk: HandlerResult, caller: Caller | None) -> ListResourceTemplatesResult:
-        granted = caller.scopes if caller else frozenset()
+        policy = self._policy
         ours = [
             WireResourceTemplate(
                 uri_template=r.uri_template,
@@ -142,7 +164,9 @@ class GuardMiddleware:
                 mime_type=r.mime_type,
             )
             for r in self._toolset.resources
-            if r.scopes <= granted
+            if caller is not None
+            and r.scopes <= caller.scopes
+            and (policy is None or policy.may_list_template(caller, r))
         ]
         theirs = _listed(from_sdk, ListResourceTemplatesResult).resource_templates
         return ListResourceTemplatesResult(resource_templates=[*theirs, *ours])
@@ -153,17 +177,23 @@ class GuardMiddleware:
         if found is None:
             raise MCPError(code=INVALID_PARAMS, message="resource not found", data={"uri": str(uri)[:256]})
         template, values = found
+        if self._policy is not None:
+            decision = await self._policy.read(caller, template, uri, values)
+            if not decision.allowed:
+                _log_denial(caller, "read_resource", template.name, decision)
+                raise MCPError(code=INVALID_PARAMS, message=UNAVAILABLE_RESOURCE, data={"uri": uri[:256]})
         try:
             model = await template.reader(ToolCall(caller=caller, tool=template.name), values)
         except (ToolFailure, ToolInputError) as exc:
             raise MCPError(code=INVALID_PARAMS, message=str(exc), data={"uri": uri}) from exc
-        text = json.dumps(self._mask(template.name, model.model_dump(mode="json")))
+        text = json.dumps(self._mask(template.name, model.model_dump(mode="json"), caller))
         return ReadResourceResult(contents=[TextResourceContents(uri=uri, mime_type=template.mime_type, text=text)])
 
-    def _mask(self, name: str, data: Any) -> Any:
+    def _mask(self, name: str, data: Any, caller: Caller) -> Any:
         if self._masking is None:
             return data
-        masked, report = self._masking.mask(name, data)
+        unmasked = self._policy.unmasked(caller) if self._policy is not None else frozenset()
+        masked, report = self._masking.mask(name, data, unmasked=unmasked)
         if report.total:
             log.info("output_masked", source=name, counts=dict(report.counts))
         return masked
@@ -174,6 +204,19 @@ class GuardMiddleware:
             if values is not None and template.scopes <= caller.scopes:
                 return template, values
         return None
+
+
+def _log_denial(caller: Caller, action: str, name: str, decision: Decision) -> None:
+    """Which policies denied (or that none permitted) goes to the operator's log, never to the agent."""
+    log.info(
+        "policy_denied",
+        action=action,
+        target=name,
+        user_id=caller.subject,
+        client_id=caller.client_id,
+        policies=list(decision.policy_ids),
+        errors=list(decision.errors),
+    )
 
 
 def required_scopes(toolset: Toolset, method: str, params: Any) -> frozenset[str] | None:

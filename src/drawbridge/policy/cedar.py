@@ -13,8 +13,8 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from drawbridge.policy.schema import (
     ToolsetInfo,
     argument_types,
     build_schema,
+    resource_attribute_types,
     tool_attributes,
 )
 
@@ -59,6 +60,7 @@ class _Loaded:
     sources: tuple[_Source, ...]  # index i is Cedar's positional "policy{i}"
     fingerprint: Fingerprint
     loaded_at: float
+    unmasked: dict[tuple[Principal, ClientInfo], frozenset[str]] = field(default_factory=dict, compare=False)
 
 
 class CedarPolicyEngine:
@@ -71,12 +73,14 @@ class CedarPolicyEngine:
         *,
         clock: Clock,
         resource_attributes: Mapping[str, CedarType] | None = None,
+        data_kinds: Collection[str] = (),
     ) -> None:
         """Prefer :meth:`load`, which validates before returning."""
         self._directory = directory
         self._toolset = toolset
         self._clock = clock
-        self._resource_attributes = dict(resource_attributes or {})
+        self._resource_attributes = {**resource_attribute_types(toolset), **(resource_attributes or {})}
+        self._data_kinds = tuple(data_kinds)
         self._tool_names = frozenset(t.name for t in toolset.tools)
         self._arguments = argument_types(toolset)
         self._schema = cedarpy.Schema.from_json_str(json.dumps(build_schema(toolset, self._resource_attributes)))
@@ -95,17 +99,21 @@ class CedarPolicyEngine:
         *,
         clock: Clock,
         resource_attributes: Mapping[str, CedarType] | None = None,
+        data_kinds: Collection[str] = (),
     ) -> CedarPolicyEngine:
         """Read and validate every ``*.cedar`` file in ``directory``.
 
         Args:
-            resource_attributes: attributes ``read_resource`` requests carry, by Cedar type.
+            resource_attributes: attributes ``read_resource`` requests carry, by Cedar type, besides those the
+                toolset's resource targets declare.
+            data_kinds: the personal-data kinds ``unmask`` may name (``DataKind::"email"``); a policy naming
+                another is refused, so a typo cannot silently unmask nothing (or, worse, be "fixed" later).
 
         Raises:
             PolicyError: a file is unreadable or malformed, or a policy names an unknown tool, action or
                 attribute; ``problems`` locates each by file and line.
         """
-        return cls(directory, toolset, clock=clock, resource_attributes=resource_attributes)
+        return cls(directory, toolset, clock=clock, resource_attributes=resource_attributes, data_kinds=data_kinds)
 
     @property
     def loaded_at(self) -> float:
@@ -122,12 +130,29 @@ class CedarPolicyEngine:
         errors = tuple(result.diagnostics.errors)
         return Decision(allowed=result.allowed and not errors, policy_ids=reasons, errors=errors)
 
+    def unmasked(self, principal: Principal, client: ClientInfo) -> frozenset[str]:
+        """The data kinds permitted ``unmask``; cached per caller for the serving policies' lifetime."""
+        state = self._state
+        key = (principal, client)
+        found = state.unmasked.get(key)
+        if found is None:
+            found = frozenset(
+                kind
+                for kind in self._data_kinds
+                if self.decide(PolicyRequest(principal, client, "unmask", kind)).allowed
+            )
+            if len(state.unmasked) >= 4096:
+                state.unmasked.clear()
+            state.unmasked[key] = found
+        return found
+
     def explain(self, request: PolicyRequest) -> str:
         """One paragraph for a human: the decision, and which policies (in which files) made it."""
         state = self._state
         result, errors = self._evaluate(state, request)
         subject = (
-            f"User {request.principal.user_id!r} (roles: {', '.join(sorted(request.principal.roles)) or 'none'}) "
+            f"User {request.principal.username or request.principal.user_id!r} "
+            f"(roles: {', '.join(sorted(request.principal.roles)) or 'none'}) "
             f"using {'verified' if request.client.verified else 'unverified'} client {request.client.client_id!r} "
             f"to {request.action} {request.resource!r}"
         )
@@ -196,9 +221,13 @@ class CedarPolicyEngine:
         except ValueError as exc:
             return None, PolicyProblem(file, line, "syntax", str(exc))
         policies = list(est["staticPolicies"].values()) + list(est["templates"].values())
-        unknown = sorted({uid for uid in _tool_uids(policies) if uid not in self._tool_names})
+        unknown = sorted({uid for uid in _uids(policies, "Tool") if uid not in self._tool_names})
         if unknown:
             return None, PolicyProblem(file, line, "unknown_tool", f"no tool named {', '.join(unknown)}")
+        kinds = sorted({uid for uid in _uids(policies, "DataKind") if uid not in self._data_kinds})
+        if kinds:
+            known = ", ".join(self._data_kinds) or "none"
+            return None, PolicyProblem(file, line, "unknown_kind", f"no data kind {', '.join(kinds)} (known: {known})")
         annotations = policies[0].get("annotations", {}) if policies else {}
         return _Source(file, line, text, annotations.get("id") or f"{file}:{line}"), None
 
@@ -236,14 +265,19 @@ class CedarPolicyEngine:
         return cedarpy.is_authorized(cedar_request, state.policies, entities), ()
 
     def _entities(self, request: PolicyRequest) -> tuple[dict[str, str], cedarpy.Entities]:
+        if request.action == "unmask":
+            return {"type": "DataKind", "id": request.resource}, self._caller_entities(
+                request.principal, request.client
+            )
         if request.action != "read_resource" and request.resource in self._tool_names:
             return {"type": "Tool", "id": request.resource}, self._caller_entities(request.principal, request.client)
         resource = {"type": "Resource", "id": request.resource}
-        attrs = {
+        attrs: dict[str, Any] = {
             name: value
             for name, value in request.attributes.items()
             if name in self._resource_attributes and _fits(self._resource_attributes[name], value)
         }
+        attrs["template"] = request.template
         delta = [*_caller(request.principal, request.client), {"uid": resource, "attrs": attrs, "parents": []}]
         return resource, self._base.with_added_json_str(json.dumps(delta))
 
@@ -252,11 +286,15 @@ class CedarPolicyEngine:
 
     def _context(self, request: PolicyRequest) -> tuple[dict[str, Any], tuple[str, ...]]:
         context: dict[str, Any] = {RESERVED_CONTEXT: {"__entity": {"type": "Client", "id": request.client.client_id}}}
-        if request.action != "call_tool":
+        if request.action == "call_tool":
+            types = self._arguments
+        elif request.action == "read_resource":
+            types = self._resource_attributes
+        else:
             return context, ()
         errors = []
         for name, value in request.attributes.items():
-            kind = self._arguments.get(name)
+            kind = types.get(name)
             if kind is None:
                 continue  # not addressable by any policy (the schema has no such attribute)
             if not _fits(kind, value):
@@ -266,9 +304,12 @@ class CedarPolicyEngine:
 
 
 def _caller(principal: Principal, client: ClientInfo) -> list[dict[str, Any]]:
+    attrs: dict[str, Any] = {"roles": sorted(principal.roles), "groups": sorted(principal.groups)}
+    if principal.username is not None:
+        attrs["username"] = principal.username
     user = {
         "uid": {"type": "User", "id": principal.user_id},
-        "attrs": {"roles": sorted(principal.roles), "groups": sorted(principal.groups)},
+        "attrs": attrs,
         "parents": [{"type": "Role", "id": role} for role in sorted(principal.roles)],
     }
     entity = {
@@ -311,16 +352,16 @@ def _statements(text: str) -> Iterator[tuple[int, str]]:
         yield text.count("\n", 0, start) + 1, text[start:]
 
 
-def _tool_uids(node: Any) -> Iterator[str]:
-    """Every ``Tool::"…"`` entity a policy's JSON form mentions, wherever it appears."""
+def _uids(node: Any, entity_type: str) -> Iterator[str]:
+    """Every ``<entity_type>::"…"`` entity a policy's JSON form mentions, wherever it appears."""
     if isinstance(node, dict):
-        if node.get("type") == "Tool" and isinstance(node.get("id"), str):
+        if node.get("type") == entity_type and isinstance(node.get("id"), str):
             yield node["id"]
         for value in node.values():
-            yield from _tool_uids(value)
+            yield from _uids(value, entity_type)
     elif isinstance(node, list):
         for item in node:
-            yield from _tool_uids(item)
+            yield from _uids(item, entity_type)
 
 
 def _fingerprint(directory: Path) -> Fingerprint:

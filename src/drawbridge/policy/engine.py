@@ -13,9 +13,9 @@ from typing import Any, Literal, Protocol
 
 from drawbridge.errors import DrawbridgeError
 
-Action = Literal["call_tool", "read_resource", "list"]
+Action = Literal["call_tool", "read_resource", "list", "unmask"]
 
-ProblemKind = Literal["syntax", "validation", "unknown_tool", "duplicate_id", "unreadable", "empty"]
+ProblemKind = Literal["syntax", "validation", "unknown_tool", "unknown_kind", "duplicate_id", "unreadable", "empty"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,7 @@ class Principal:
     user_id: str
     roles: frozenset[str] = frozenset()
     groups: frozenset[str] = frozenset()
+    username: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +46,11 @@ class PolicyRequest:
     """One authorization question: may ``principal``, through ``client``, do ``action`` on ``resource``?
 
     Args:
-        resource: a tool name for ``call_tool``; a resource URI for ``read_resource``; either for ``list``.
-        attributes: the tool's arguments (``call_tool``) or the resource's attributes (``read_resource``),
-            e.g. ``{"amount_pence": 1200}`` or ``{"customer_id": "c-7"}``.
+        resource: a tool name for ``call_tool``; a resource URI for ``read_resource``; a tool name or a resource
+            template's URI template for ``list``; a data kind (``email``) for ``unmask``.
+        attributes: the tool's arguments and its target's attributes (``call_tool``) or the resource's target
+            attributes (``read_resource``), e.g. ``{"order_id": 42, "order_total_pence": 1200}``.
+        template: the resource template's name, for ``read_resource`` and for ``list`` of a template.
     """
 
     principal: Principal
@@ -55,6 +58,7 @@ class PolicyRequest:
     action: Action
     resource: str
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    template: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,10 @@ class PolicyEngine(Protocol):
 
     def decide(self, request: PolicyRequest) -> Decision:
         """Allow or deny ``request``; never raises for a well-formed request (errors deny)."""
+        ...
+
+    def unmasked(self, principal: Principal, client: ClientInfo) -> frozenset[str]:
+        """The data kinds ``principal`` may see in clear through ``client`` (``unmask`` permitted)."""
         ...
 
 

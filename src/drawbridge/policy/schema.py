@@ -2,20 +2,26 @@
 
 Entity types:
 
-- ``User`` (``roles``, ``groups``: sets of strings), a member of ``Role`` entities, so policies say
-  ``principal in Role::"support"``.
+- ``User`` (``roles``, ``groups``: sets of strings; ``username``, optional), a member of ``Role`` entities, so
+  policies say ``principal in Role::"support"``.
 - ``Client`` (``verified``: CIMD-identified or not), reached through ``context.client``.
 - ``Tool`` (``read_only``, ``destructive``), from the tool's annotations.
-- ``Resource`` (a resource URI), with the optional attributes the deployment declares.
+- ``Resource`` (a resource URI, or a template for ``list``): ``template`` (the resource template's name) and the
+  optional attributes its target loader describes (e.g. the order's ``owner``).
+- ``DataKind`` (``email``, ``ni_number``, ...): the kinds of personal data masking detects; ``unmask`` on one lets
+  the principal see that kind in clear.
 
-Context typing. Cedar has no "any" type and no maps, so a call's arguments are declared as a record
-holding the union of every tool's scalar input fields (integer -> ``Long``, string -> ``String``,
-boolean -> ``Boolean``), each *optional*. Optional means the validator insists on
-``context has amount_pence && context.amount_pence <= 50000``: a policy cannot silently read an argument
-another tool lacks. Fields of other JSON types, fields whose type differs between tools, and a field
-named ``client`` (reserved for the client entity) are left out: policies cannot name them, and
-validation reports any policy that tries. One record for all tools (rather than an action per tool)
-keeps the action set closed at ``call_tool``/``read_resource``/``list``.
+Context typing. Cedar has no "any" type and no maps, so a call's arguments and the attributes of what it touches
+(its *target*, loaded before the decision: "refund order 42" says nothing about what order 42 is worth) are
+declared as one record holding the union of every tool's scalar input fields and target attributes (integer ->
+``Long``, string -> ``String``, boolean -> ``Boolean``), each *optional*. Optional means the validator insists on
+``context has amount_pence && context.amount_pence <= 50000``: a policy cannot silently read an attribute another
+tool lacks, and a target that could not be loaded (an unknown order) fails such a condition: deny. Fields of
+other JSON types, names whose type differs between tools, and ``client`` (reserved for the client entity) are
+left out: policies cannot name them, and validation reports any policy that tries. One record for all tools
+(rather than an action per tool) keeps the action set closed at ``call_tool``/``read_resource``/``list``/``unmask``.
+``read_resource``'s context carries the resource targets' attributes the same way (and the ``Resource`` entity
+has them too).
 """
 
 from __future__ import annotations
@@ -36,6 +42,11 @@ class _Annotations(Protocol):
     def destructive_hint(self) -> bool | None: ...
 
 
+class TargetInfo(Protocol):
+    @property
+    def types(self) -> Mapping[str, CedarType]: ...
+
+
 class ToolInfo(Protocol):
     """What the schema needs from a tool (``drawbridge.tools.Tool`` satisfies it)."""
 
@@ -43,7 +54,20 @@ class ToolInfo(Protocol):
     def name(self) -> str: ...
     @property
     def annotations(self) -> _Annotations: ...
+    @property
+    def target(self) -> TargetInfo | None: ...
     def input_schema(self) -> dict[str, Any]: ...
+
+
+class ResourceInfo(Protocol):
+    """What the schema needs from a resource template (``drawbridge.tools.ResourceTemplate`` satisfies it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def uri_template(self) -> str: ...
+    @property
+    def target(self) -> TargetInfo | None: ...
 
 
 class ToolsetInfo(Protocol):
@@ -55,19 +79,34 @@ class ToolsetInfo(Protocol):
 
     @property
     def tools(self) -> Sequence[ToolInfo]: ...
+    @property
+    def resources(self) -> Sequence[ResourceInfo]: ...
 
 
 def argument_types(toolset: ToolsetInfo) -> dict[str, CedarType]:
-    """Every tool argument policies may read as ``context.<name>``, with its Cedar type."""
-    found: dict[str, CedarType] = {}
-    conflicting: set[str] = {RESERVED_CONTEXT}
+    """Every tool argument and target attribute policies may read as ``context.<name>``, with its Cedar type."""
+    fields: list[tuple[str, CedarType | None]] = []
     for tool in toolset.tools:
         for name, spec in tool.input_schema().get("properties", {}).items():
-            cedar = _JSON_TO_CEDAR.get(spec.get("type", ""))
-            if cedar is None or found.get(name, cedar) != cedar:
-                conflicting.add(name)
-            else:
-                found[name] = cedar
+            fields.append((name, _JSON_TO_CEDAR.get(spec.get("type", ""))))
+        fields.extend(tool.target.types.items() if tool.target else ())
+    return _unambiguous(fields, reserved={RESERVED_CONTEXT})
+
+
+def resource_attribute_types(toolset: ToolsetInfo) -> dict[str, CedarType]:
+    """Every resource target attribute, with its Cedar type: ``context.<name>`` and ``resource.<name>`` on reads."""
+    pairs = [pair for r in toolset.resources if r.target for pair in r.target.types.items()]
+    return _unambiguous(pairs, reserved={RESERVED_CONTEXT, "template"})
+
+
+def _unambiguous(fields: Sequence[tuple[str, CedarType | None]], *, reserved: set[str]) -> dict[str, CedarType]:
+    found: dict[str, CedarType] = {}
+    conflicting = set(reserved)
+    for name, cedar in fields:
+        if cedar is None or found.get(name, cedar) != cedar:
+            conflicting.add(name)
+        else:
+            found[name] = cedar
     return {name: kind for name, kind in found.items() if name not in conflicting}
 
 
@@ -82,25 +121,32 @@ def build_schema(toolset: ToolsetInfo, resource_attributes: Mapping[str, CedarTy
     """The Cedar JSON schema for ``toolset``.
 
     Args:
-        resource_attributes: optional attributes of ``Resource`` entities (``{"customer_id": "String"}``),
-            which ``PolicyRequest.attributes`` supplies on ``read_resource``.
+        resource_attributes: attributes of ``Resource`` entities besides those the toolset's resource targets
+            declare (``{"customer_id": "String"}``), which ``PolicyRequest.attributes`` supplies on ``read_resource``.
     """
-    args = argument_types(toolset)
-    context_attrs: dict[str, Any] = {name: _optional(kind) for name, kind in args.items()}
-    context_attrs[RESERVED_CONTEXT] = {"type": "Entity", "name": "Client"}
-    plain_context = {"type": "Record", "attributes": {RESERVED_CONTEXT: {"type": "Entity", "name": "Client"}}}
+    client = {RESERVED_CONTEXT: {"type": "Entity", "name": "Client"}}
+    call_context = {**{name: _optional(kind) for name, kind in argument_types(toolset).items()}, **client}
+    resources = {**resource_attribute_types(toolset), **(resource_attributes or {})}
+    read_context = {**{name: _optional(kind) for name, kind in resources.items()}, **client}
     strings = {"type": "Set", "element": {"type": "String"}}
     entity_types = {
         "Role": {},
-        "User": {"memberOfTypes": ["Role"], "shape": _record({"roles": strings, "groups": strings})},
+        "User": {
+            "memberOfTypes": ["Role"],
+            "shape": _record({"roles": strings, "groups": strings, "username": _optional("String")}),
+        },
         "Client": {"shape": _record({"verified": {"type": "Boolean"}})},
         "Tool": {"shape": _record({"read_only": {"type": "Boolean"}, "destructive": {"type": "Boolean"}})},
-        "Resource": {"shape": _record({n: _optional(k) for n, k in (resource_attributes or {}).items()})},
+        "Resource": {
+            "shape": _record({"template": {"type": "String"}, **{n: _optional(k) for n, k in resources.items()}})
+        },
+        "DataKind": {},
     }
     actions = {
-        "call_tool": _applies(["Tool"], {"type": "Record", "attributes": context_attrs}),
-        "read_resource": _applies(["Resource"], plain_context),
-        "list": _applies(["Tool", "Resource"], plain_context),
+        "call_tool": _applies(["Tool"], _record(call_context)),
+        "read_resource": _applies(["Resource"], _record(read_context)),
+        "list": _applies(["Tool", "Resource"], _record(client)),
+        "unmask": _applies(["DataKind"], _record(client)),
     }
     return {"": {"entityTypes": entity_types, "actions": actions}}
 

@@ -20,6 +20,7 @@ from drawbridge.edge.header_whitespace import HeaderWhitespaceMiddleware
 from drawbridge.edge.origin import OriginMiddleware
 from drawbridge.exchange import DownstreamApis
 from drawbridge.guard import CallerSource, GuardMiddleware
+from drawbridge.guard.access import AccessPolicy, verified_client_id
 from drawbridge.guard.masking import OutputMasking
 from drawbridge.guard.pipeline import required_scopes
 from drawbridge.resource_server.bearer import BearerMiddleware
@@ -52,6 +53,7 @@ def caller_from_token() -> Caller | None:
         scopes=frozenset(token.scopes),
         roles=tuple(claims.get("roles") or ()),
         username=claims.get("preferred_username"),
+        client_verified=verified_client_id(token.client_id),
     )
 
 
@@ -66,6 +68,7 @@ def build_mcp_endpoint(
     configure: Callable[[MCPServer], None] | None = None,
     downstream: DownstreamApis | None = None,
     masking: OutputMasking | None = None,
+    policy: AccessPolicy | None = None,
     max_body_bytes: int,
 ) -> McpEndpoint:
     """Build the endpoint. ``validator=None`` serves without bearer auth: only for the conformance test profile.
@@ -87,6 +90,7 @@ def build_mcp_endpoint(
             sdk_tools=_sdk_tool_names(server),
             downstream=_downstream_for(downstream),
             masking=masking,
+            policy=policy,
         )
     )
     if configure is not None:

@@ -1,11 +1,14 @@
 """The tool-author API: define tools and resources that follow Drawbridge's five design rules."""
 
 from drawbridge.tools.definition import (
+    AttributeType,
+    AttributeValue,
     Caller,
     DevUser,
     DownstreamCaller,
     DownstreamResponse,
     ResourceTemplate,
+    Target,
     Tool,
     ToolCall,
     Toolset,
@@ -17,11 +20,14 @@ from drawbridge.tools.definition import (
 from drawbridge.tools.errors import ToolDefinitionError, ToolFailure, ToolInputError
 
 __all__ = [
+    "AttributeType",
+    "AttributeValue",
     "Caller",
     "DevUser",
     "DownstreamCaller",
     "DownstreamResponse",
     "ResourceTemplate",
+    "Target",
     "Tool",
     "ToolCall",
     "ToolDefinitionError",

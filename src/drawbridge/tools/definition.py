@@ -11,7 +11,8 @@ import re
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from pathlib import Path
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel
@@ -38,6 +39,31 @@ class Caller:
     scopes: frozenset[str]
     roles: tuple[str, ...] = ()
     username: str | None = None
+    client_verified: bool = False  # the client proved who it is (a CIMD URL we fetched, or the local stdio user)
+
+
+AttributeType = Literal["String", "Long", "Boolean"]
+AttributeValue = str | int | bool
+TargetLoader = Callable[[Mapping[str, Any]], Awaitable[Mapping[str, AttributeValue] | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a call touches, described for the access policy: e.g. the order a refund is for, with its total and owner.
+
+    Policies decide on the arguments *and* on facts the arguments only point at ("refund order 42" says nothing about
+    how much order 42 is worth). ``load`` gets the validated arguments (or a resource URI's parameters) and returns
+    those facts, typed by ``types``; None (or a missing key) when there is nothing to describe, such as an unknown
+    order. It runs before the policy decision and before the tool, so it must only read.
+    """
+
+    types: Mapping[str, AttributeType]
+    load: TargetLoader
+
+    def __post_init__(self) -> None:
+        bad = [name for name in self.types if not _NAME.fullmatch(name)]
+        if bad:
+            raise ToolDefinitionError(f"target attribute names must be snake_case: {bad}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +109,7 @@ class Tool(Generic[InputT, OutputT]):
     input_model: type[InputT]
     output_model: type[OutputT]
     handler: Handler[InputT, OutputT]
+    target: Target | None = None
 
     def input_schema(self) -> dict[str, Any]:
         """The published JSON schema: exactly the input model's, closed (``additionalProperties: false``)."""
@@ -103,12 +130,14 @@ def tool(
     idempotent: bool,
     open_world: bool,
     waive: Mapping[str, str] | None = None,
+    target: Target | None = None,
 ) -> Callable[[Handler[InputT, OutputT]], Tool[InputT, OutputT]]:
     """Declare a tool. Annotations are required keywords: an author must decide each of them.
 
     Args:
         scopes: OAuth scopes a caller needs (all of them) to see and call the tool.
         waive: field name -> reason, for input fields that cannot follow the schema rules.
+        target: loads what the call touches, for the access policy (see :class:`Target`).
 
     Raises:
         ToolDefinitionError: the definition breaks a design rule.
@@ -125,6 +154,9 @@ def tool(
         input_model, output_model = _models(name, handler)
         check_input_model(name, input_model, waive or {})
         check_output_model(name, output_model)
+        clashing = sorted(set(target.types) & set(input_model.model_fields)) if target else []
+        if clashing:
+            raise ToolDefinitionError(f"tool {name!r}: target attributes {clashing} clash with argument names")
         return Tool(
             name=name,
             title=title,
@@ -140,6 +172,7 @@ def tool(
             input_model=input_model,
             output_model=output_model,
             handler=handler,
+            target=target,
         )
 
     return register
@@ -174,6 +207,7 @@ class ResourceTemplate:
     scopes: frozenset[str]
     reader: ResourceReader
     mime_type: str = "application/json"
+    target: Target | None = None
     _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -190,9 +224,15 @@ class ResourceTemplate:
 
 
 def resource(
-    *, uri_template: str, name: str, title: str, description: str, scopes: tuple[str, ...]
+    *,
+    uri_template: str,
+    name: str,
+    title: str,
+    description: str,
+    scopes: tuple[str, ...],
+    target: Target | None = None,
 ) -> Callable[[ResourceReader], ResourceTemplate]:
-    """Declare a resource template read by ``reader(call, params)``."""
+    """Declare a resource template read by ``reader(call, params)``; ``target`` describes it to the access policy."""
 
     def register(reader: ResourceReader) -> ResourceTemplate:
         check_description(name, description)
@@ -205,6 +245,7 @@ def resource(
             description=description.strip(),
             scopes=frozenset(scopes),
             reader=reader,
+            target=target,
         )
 
     return register
@@ -221,6 +262,7 @@ class Toolset:
     on_start: Callable[[], Awaitable[None]] | None = None
     scope_descriptions: Mapping[str, str] = field(default_factory=dict)
     routes: tuple[BaseRoute, ...] = ()  # companion HTTP routes (the demo's downstream API), mounted by the app
+    policy_directory: Path | None = None  # the toolset's own Cedar policies, used unless [policy] directory is set
 
     def __post_init__(self) -> None:
         names = [t.name for t in self.tools]
