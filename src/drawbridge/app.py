@@ -12,11 +12,13 @@ import httpx
 import structlog
 from argon2 import PasswordHasher
 from mcp.server.mcpserver import MCPServer
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from drawbridge.auth_server.browser import Browser
@@ -56,6 +58,8 @@ from drawbridge.storage.sql import (
     SqlSigningKeyRepository,
     SqlUserRepository,
 )
+from drawbridge.telemetry.metrics import configure_metrics
+from drawbridge.telemetry.tracing import configure_tracing, instrument_http_client
 from drawbridge.tools import Toolset, ToolsetContext
 from drawbridge.tools.loader import load_factory
 
@@ -358,21 +362,40 @@ def build_app(settings: Settings, *, clock: Clock | None = None, mcp_options: Mc
             await components.http.aclose()
             await components.engine.dispose()
 
+    tracing = configure_tracing(settings.telemetry)
+    if tracing:
+        instrument_http_client(components.http)
+    metrics_on = configure_metrics(settings.telemetry)
+    middleware = [
+        Middleware(SecurityHeadersMiddleware, hsts=settings.base_url.startswith("https://")),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes),
+    ]
+    if tracing:
+        # Outermost, so the HTTP server span (parent from the request's traceparent) covers everything else.
+        middleware.insert(
+            0,
+            Middleware(
+                OpenTelemetryMiddleware, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
+            ),
+        )
     app = Starlette(
         routes=[
             *_operational_routes(components),
+            *([Route("/metrics", _prometheus, methods=["GET"])] if metrics_on else []),
             *auth_server_routes(components.auth_server),
             *resource_server_routes(components.settings, components.toolset, components.mcp),
             *components.toolset.routes,
         ],
-        middleware=[
-            Middleware(SecurityHeadersMiddleware, hsts=settings.base_url.startswith("https://")),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes),
-        ],
+        middleware=middleware,
         lifespan=lifespan,
     )
     app.state.components = components
     return app
+
+
+async def _prometheus(_request: Request) -> Response:
+    """The Prometheus scrape endpoint; expose it to the scraper only (see docs/observability.md)."""
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
 def _operational_routes(components: Components) -> list[BaseRoute]:

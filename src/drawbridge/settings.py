@@ -236,6 +236,18 @@ class PolicySettings(_Section):
     )
 
 
+class TelemetrySettings(_Section):
+    """OpenTelemetry traces and metrics (docs/observability.md); both off by default."""
+
+    tracing: bool = Field(default=False, description="Emit OpenTelemetry spans (HTTP, auth, policy, tool, exchange).")
+    metrics: bool = Field(default=False, description="Record metrics and serve them at /metrics (Prometheus).")
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP collector base URL, e.g. http://otel-collector:4318 (traces, metrics)."
+    )
+    service_name: str = "drawbridge"
+    sample_ratio: float = Field(default=1.0, ge=0, le=1, description="Share of new traces kept (parent-based).")
+
+
 class IdentitySettings(_Section):
     """The built-in user directory: argon2id parameters for new password hashes (RFC 9106 defaults)."""
 
@@ -266,6 +278,7 @@ class Settings(_Section):
     identity: IdentitySettings = IdentitySettings()
     masking: MaskingSettings = MaskingSettings()
     policy: PolicySettings = PolicySettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
     logging: LoggingSettings = LoggingSettings()
 
     @property

@@ -320,7 +320,22 @@ def test_broken_edit_keeps_previous_policies(policy_dir: Path, engine: CedarPoli
     assert engine.reload_if_changed() is False  # the same broken edit is not retried
 
     _touch(policy_dir / "support.cedar", SUPPORT)
+    assert engine.reload_if_changed() is False  # back to what is serving: nothing to reload
+    _touch(policy_dir / "support.cedar", SUPPORT + "\n// reviewed\n")
     assert engine.reload_if_changed() is True
+    assert engine.decide(check).allowed
+
+
+def test_reload_notices_an_edit_that_keeps_size_and_mtime(policy_dir: Path, engine: CedarPolicyEngine) -> None:
+    path = policy_dir / "support.cedar"
+    before = path.stat()
+    path.write_text(SUPPORT.replace('"support"', '"suppory"'))  # same length: not a role anyone has
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+
+    assert engine.reload_if_changed() is True
+    check = _request(("support",), True, "call_tool", "check_order_status", {"order_id": "o-1"})
+    assert not engine.decide(check).allowed
 
 
 def test_reload_notices_a_removed_file(policy_dir: Path, engine: CedarPolicyEngine) -> None:

@@ -12,6 +12,7 @@ from drawbridge.auth_server.errors import InvalidRequest, OAuthError, Unauthoriz
 from drawbridge.auth_server.forms import read_form
 from drawbridge.auth_server.grants import Grant
 from drawbridge.auth_server.responses import oauth_error, oauth_json
+from drawbridge.telemetry.metrics import client_label, tokens_issued
 
 
 class TokenEndpoint:
@@ -38,4 +39,13 @@ class TokenEndpoint:
         except OAuthError as exc:
             return oauth_error(exc, basic_attempted=bool(authorization))
         await self._server.clients.touch(client, self._server.clock.now())
+        labels = {"grant_type": _GRANT_LABELS.get(grant_type, "other"), "client": client_label(client.client_id)}
+        tokens_issued.add(1, labels)
         return oauth_json(body)
+
+
+_GRANT_LABELS = {
+    "authorization_code": "authorization_code",
+    "refresh_token": "refresh_token",
+    "urn:ietf:params:oauth:grant-type:token-exchange": "token_exchange",
+}

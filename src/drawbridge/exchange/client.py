@@ -16,9 +16,11 @@ from typing import Any
 
 import httpx
 import structlog
+from opentelemetry import trace
 
 from drawbridge.clock import Clock
 from drawbridge.errors import DrawbridgeError
+from drawbridge.telemetry.tracing import tracer
 from drawbridge.tools import DownstreamResponse
 
 log = structlog.get_logger(__name__)
@@ -70,7 +72,14 @@ class TokenExchanger:
         cached = self._cache.get(key)
         if cached is not None and cached.expires_at - _MARGIN_SECONDS > now:
             self._cache.move_to_end(key)
+            trace.get_current_span().add_event("drawbridge.token_exchange.cached", {"audience": audience})
             return cached.token
+        with tracer.start_as_current_span("drawbridge.token_exchange", attributes={"drawbridge.audience": audience}):
+            return await self._exchange(key, subject_token, audience, scopes, now)
+
+    async def _exchange(
+        self, key: tuple[str, str, str], subject_token: str, audience: str, scopes: tuple[str, ...] | None, now: float
+    ) -> str:
         form = {
             "grant_type": TOKEN_EXCHANGE,
             "subject_token": subject_token,

@@ -23,6 +23,7 @@ import structlog
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp_types import (
+    INTERNAL_ERROR,
     INVALID_PARAMS,
     CallToolResult,
     ListResourceTemplatesResult,
@@ -35,9 +36,13 @@ from mcp_types import ResourceTemplate as WireResourceTemplate
 from mcp_types import Tool as WireTool
 from pydantic import BaseModel, ValidationError
 
+from drawbridge.errors import DrawbridgeError
 from drawbridge.guard.access import DENIED_CALL, UNAVAILABLE_RESOURCE, AccessPolicy
 from drawbridge.guard.masking import OutputMasking
+from drawbridge.guard.observe import CallObserver, CallRecord
 from drawbridge.policy import Decision
+from drawbridge.telemetry.metrics import client_label, mcp_duration, mcp_requests, policy_denials
+from drawbridge.telemetry.tracing import tracer
 from drawbridge.tools import (
     Caller,
     DownstreamCaller,
@@ -71,6 +76,7 @@ class GuardMiddleware:
         downstream: Callable[[Caller], DownstreamCaller | None] | None = None,
         masking: OutputMasking | None = None,
         policy: AccessPolicy | None = None,
+        observer: CallObserver | None = None,
     ) -> None:
         self._toolset = toolset
         self._caller = caller
@@ -78,6 +84,7 @@ class GuardMiddleware:
         self._downstream = downstream
         self._masking = masking
         self._policy = policy
+        self._observer = observer
         self._wire_tools = {t.name: _wire_tool(t) for t in toolset.tools}
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -85,11 +92,11 @@ class GuardMiddleware:
         if ctx.method == "tools/list":
             return await self._list_tools(await call_next(ctx), self._caller())
         if ctx.method == "tools/call" and not await self._is_sdk_tool(params.get("name")):
-            return await self._call_tool(params, self._require_caller())
+            return await self._call_tool(params, self._require_caller(), _session_id(ctx))
         if ctx.method == "resources/templates/list":
             return await self._list_templates(await call_next(ctx), self._caller())
         if ctx.method == "resources/read" and self._is_ours(params.get("uri")):
-            return await self._read_resource(params, self._require_caller())
+            return await self._read_resource(params, self._require_caller(), _session_id(ctx))
         # Anything else (initialize, discover, ping, SDK-registered fixtures of the test profile) goes on to the SDK.
         return await call_next(ctx)
 
@@ -122,36 +129,95 @@ class GuardMiddleware:
         ]
         return ListToolsResult(tools=[*theirs, *allowed])
 
-    async def _call_tool(self, params: Any, caller: Caller) -> CallToolResult:
+    async def _call_tool(self, params: Any, caller: Caller, session_id: str | None) -> CallToolResult:
+        arguments = params.get("arguments")
+        record = CallRecord(
+            "tools/call",
+            str(params.get("name"))[:64],
+            caller,
+            dict(arguments) if isinstance(arguments, dict) else {},
+            session_id,
+        )
+        try:
+            result = await self._run_tool(params, caller, record)
+        except MCPError as exc:
+            record.outcome, record.reason = "unknown", exc.error.message
+            await self._observe(record)
+            raise
+        if result.is_error and record.outcome == "ok":
+            record.outcome = "error"
+        record.result = result.structured_content
+        if not await self._observe(record):
+            return _tool_error("the call could not be recorded, so its result is withheld; try again later")
+        return result
+
+    async def _run_tool(self, params: Any, caller: Caller, record: CallRecord) -> CallToolResult:
         tool = self._toolset.find(str(params.get("name")))
         if tool is None or not tool.scopes <= caller.scopes:
             # Not permitted and not existing look the same: listing rights are calling rights.
             raise MCPError(code=INVALID_PARAMS, message=f"unknown tool: {str(params.get('name'))[:64]}")
-        arguments = params.get("arguments") or {}
+        record.read_only = bool(tool.annotations.read_only_hint)
         try:
-            args = tool.input_model.model_validate(arguments, strict=True)
+            args = tool.input_model.model_validate(params.get("arguments") or {}, strict=True)
         except ValidationError as exc:
-            return _tool_error(f"invalid arguments: {_describe(exc)}")
+            record.outcome, record.reason = "invalid", f"invalid arguments: {_describe(exc)}"
+            return _tool_error(record.reason)
         if self._policy is not None:
-            decision = await self._policy.call(caller, tool, args)
+            with tracer.start_as_current_span("drawbridge.policy", attributes={"gen_ai.tool.name": tool.name}) as span:
+                record.decision = decision = await self._policy.call(caller, tool, args)
+                span.set_attribute("drawbridge.policy.allowed", decision.allowed)
+                span.set_attribute("drawbridge.policy.ids", list(decision.policy_ids))
             if not decision.allowed:
                 _log_denial(caller, "call_tool", tool.name, decision)
+                policy_denials.add(1, {"tool": tool.name, "client": client_label(caller.client_id)})
+                record.outcome, record.reason = "denied", DENIED_CALL
                 return _tool_error(DENIED_CALL)
-        try:
-            downstream = self._downstream(caller) if self._downstream else None
-            raw = await tool.handler(ToolCall(caller=caller, tool=tool.name, downstream=downstream), args)
-        except ToolFailure as exc:
-            return _tool_error(str(exc))
-        except Exception:
-            log.exception("tool_failed", tool=tool.name)
-            return _tool_error("the tool failed; the operator can find the details in the server log")
+        if not record.read_only and self._observer is not None:
+            try:
+                await self._observer.before(record)
+            except DrawbridgeError:
+                log.exception("call_not_recorded", tool=tool.name)
+                record.outcome, record.reason = "unrecorded", "the audit trail is unavailable"
+                return _tool_error("the call could not be recorded, so it did not run; try again later")
+        return await self._execute(tool, caller, args, record)
+
+    async def _execute(
+        self, tool: Tool[Any, Any], caller: Caller, args: BaseModel, record: CallRecord
+    ) -> CallToolResult:
+        with tracer.start_as_current_span("drawbridge.tool", attributes={"gen_ai.tool.name": tool.name}):
+            try:
+                downstream = self._downstream(caller) if self._downstream else None
+                raw = await tool.handler(ToolCall(caller=caller, tool=tool.name, downstream=downstream), args)
+            except ToolFailure as exc:
+                record.reason = str(exc)
+                return _tool_error(str(exc))
+            except Exception:
+                log.exception("tool_failed", tool=tool.name)
+                record.reason = "the tool failed"
+                return _tool_error("the tool failed; the operator can find the details in the server log")
         try:
             data = _only_declared(tool.output_model, raw).model_dump(mode="json")
         except ValidationError:
             log.error("tool_output_invalid", tool=tool.name)  # a bug in the tool; the agent learns nothing more
+            record.reason = "invalid tool output"
             return _tool_error("the tool failed to produce a valid result")
         data = self._mask(tool.name, data, caller)
         return CallToolResult(content=[TextContent(type="text", text=json.dumps(data))], structured_content=data)
+
+    async def _observe(self, record: CallRecord) -> bool:
+        """Metrics always; then the observer (audit). False when the observer could not record the call."""
+        client = client_label(record.caller.client_id) if record.caller else "none"
+        labels = {"method": record.method, "target": _metric_target(record), "client": client}
+        mcp_requests.add(1, {**labels, "outcome": record.outcome})
+        mcp_duration.record(record.latency_ms / 1000, labels)
+        if self._observer is None:
+            return True
+        try:
+            await self._observer.after(record)
+        except DrawbridgeError:
+            log.exception("call_not_recorded", method=record.method, target=_metric_target(record))
+            return False
+        return True
 
     async def _list_templates(self, from_sdk: HandlerResult, caller: Caller | None) -> ListResourceTemplatesResult:
         policy = self._policy
@@ -171,16 +237,36 @@ class GuardMiddleware:
         theirs = _listed(from_sdk, ListResourceTemplatesResult).resource_templates
         return ListResourceTemplatesResult(resource_templates=[*theirs, *ours])
 
-    async def _read_resource(self, params: Any, caller: Caller) -> ReadResourceResult:
+    async def _read_resource(self, params: Any, caller: Caller, session_id: str | None) -> ReadResourceResult:
         uri = params.get("uri")
+        record = CallRecord("resources/read", str(uri)[:256], caller, {}, session_id)
+        try:
+            result = await self._run_read(uri, caller, record)
+        except MCPError as exc:
+            if record.outcome == "ok":
+                record.outcome = "error"
+            record.reason = exc.error.message
+            await self._observe(record)
+            raise
+        record.result = result.contents[0].text if isinstance(result.contents[0], TextResourceContents) else None
+        if not await self._observe(record):
+            raise MCPError(code=INTERNAL_ERROR, message="the read could not be recorded, so it is withheld")
+        return result
+
+    async def _run_read(self, uri: Any, caller: Caller, record: CallRecord) -> ReadResourceResult:
         found = self._resource_for(uri, caller) if isinstance(uri, str) else None
         if found is None:
+            record.outcome = "unknown"
             raise MCPError(code=INVALID_PARAMS, message="resource not found", data={"uri": str(uri)[:256]})
         template, values = found
         if self._policy is not None:
-            decision = await self._policy.read(caller, template, uri, values)
+            with tracer.start_as_current_span("drawbridge.policy", attributes={"mcp.resource.uri": uri}) as span:
+                record.decision = decision = await self._policy.read(caller, template, uri, values)
+                span.set_attribute("drawbridge.policy.allowed", decision.allowed)
             if not decision.allowed:
                 _log_denial(caller, "read_resource", template.name, decision)
+                policy_denials.add(1, {"tool": template.name, "client": client_label(caller.client_id)})
+                record.outcome = "denied"
                 raise MCPError(code=INVALID_PARAMS, message=UNAVAILABLE_RESOURCE, data={"uri": uri[:256]})
         try:
             model = await template.reader(ToolCall(caller=caller, tool=template.name), values)
@@ -193,7 +279,9 @@ class GuardMiddleware:
         if self._masking is None:
             return data
         unmasked = self._policy.unmasked(caller) if self._policy is not None else frozenset()
-        masked, report = self._masking.mask(name, data, unmasked=unmasked)
+        with tracer.start_as_current_span("drawbridge.masking") as span:
+            masked, report = self._masking.mask(name, data, unmasked=unmasked)
+            span.set_attribute("drawbridge.masking.masked", report.total)
         if report.total:
             log.info("output_masked", source=name, counts=dict(report.counts))
         return masked
@@ -204,6 +292,20 @@ class GuardMiddleware:
             if values is not None and template.scopes <= caller.scopes:
                 return template, values
         return None
+
+
+def _session_id(ctx: ServerRequestContext[Any, Any]) -> str | None:
+    """The HTTP session id (2025-11-25 sessions), when the request came over HTTP with one."""
+    headers = getattr(getattr(ctx, "request", None), "headers", None)
+    value = headers.get("mcp-session-id") if headers is not None else None
+    return value[:128] if isinstance(value, str) else None
+
+
+def _metric_target(record: CallRecord) -> str:
+    """Tool names are bounded (the toolset's); resource URIs are not, so reads are labelled by scheme only."""
+    if record.method == "resources/read":
+        return record.target.partition("://")[0][:32] + "://"
+    return record.target
 
 
 def _log_denial(caller: Caller, action: str, name: str, decision: Decision) -> None:

@@ -11,6 +11,7 @@ a broken edit picked up by hot reload leaves the previous, validated policies se
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 from collections.abc import Collection, Iterator, Mapping
@@ -39,7 +40,7 @@ log = structlog.get_logger(__name__)
 _TOKEN = re.compile(r'//[^\n]*|"(?:[^"\\]|\\.)*"?|;|[^\s";/]+|/', re.DOTALL)
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 
-Fingerprint = tuple[tuple[str, int, int], ...]
+Fingerprint = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,13 +366,14 @@ def _uids(node: Any, entity_type: str) -> Iterator[str]:
 
 
 def _fingerprint(directory: Path) -> Fingerprint:
+    """Each policy file's name and content digest: an edit is seen even when size and mtime do not change."""
     entries = []
     for path in sorted(directory.glob("*.cedar")):
         try:
-            stat = path.stat()
+            content = path.read_bytes()
         except OSError:
             continue
-        entries.append((path.name, stat.st_mtime_ns, stat.st_size))
+        entries.append((path.name, hashlib.sha256(content).hexdigest()))
     return tuple(entries)
 
 
