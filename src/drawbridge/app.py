@@ -21,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from drawbridge.audit import AuditStore, AuditUnavailable, AuditWriter
+from drawbridge.auth_server.audit import AuthAudit
 from drawbridge.auth_server.browser import Browser
 from drawbridge.auth_server.client_metadata import build_client_metadata_resolver
 from drawbridge.auth_server.clients import ClientRegistry, static_client
@@ -38,6 +40,7 @@ from drawbridge.errors import ConfigError
 from drawbridge.exchange import DownstreamApis, TokenExchanger
 from drawbridge.exchange.client import Api
 from drawbridge.guard.access import AccessPolicy
+from drawbridge.guard.audit import AuditObserver
 from drawbridge.guard.masking import OutputMasking
 from drawbridge.identity import UserDirectory, UserExists
 from drawbridge.keys import KeyStore
@@ -93,6 +96,7 @@ class Components:
     mcp: McpEndpoint
     http: httpx.AsyncClient
     policy: CedarPolicyEngine | None
+    audit: AuditWriter
 
 
 def build_components(
@@ -116,6 +120,9 @@ def build_components(
     toolset = load_factory(settings.mcp.toolset)(context)
     # The MCP server's own confidential client, for RFC 8693 exchanges (a per-process secret unless configured).
     exchange_secret = _exchange_secret(settings)
+    audit = AuditWriter.from_settings(
+        AuditStore(engine, clock=clock, retention_days=settings.audit.retention_days), settings.audit
+    )
     auth_server = _build_auth_server(
         settings,
         AuthServerConfig.from_settings(
@@ -130,11 +137,17 @@ def build_components(
         client_repository=clients,
         exchange_secret=exchange_secret,
         clock=clock,
+        audit=AuthAudit(audit, clock),
     )
     policy = access_policy(settings, toolset, clock)
     http = httpx.AsyncClient(timeout=10, follow_redirects=False, trust_env=False)
+    guard = GuardLayers(
+        masking=output_masking(settings, toolset),
+        policy=AccessPolicy(policy) if policy is not None else None,
+        audit=audit,
+    )
     mcp = _build_mcp(
-        settings, toolset, auth_server, keys, http, exchange_secret, clock, mcp_options or McpOptions(), policy
+        settings, toolset, auth_server, keys, http, exchange_secret, clock, mcp_options or McpOptions(), guard
     )
     return Components(
         settings=settings,
@@ -148,6 +161,23 @@ def build_components(
         mcp=mcp,
         http=http,
         policy=policy,
+        audit=audit,
+    )
+
+
+@dataclass(frozen=True)
+class GuardLayers:
+    """What the guard applies around every call besides scopes and schemas."""
+
+    masking: OutputMasking | None
+    policy: AccessPolicy | None
+    audit: AuditWriter
+
+
+def guard_observer(settings: Settings, guard: GuardLayers, clock: Clock) -> AuditObserver:
+    """Every MCP request the guard decides is recorded in the audit trail (fail closed unless configured not to)."""
+    return AuditObserver(
+        guard.audit, clock=clock, masking=guard.masking, max_value_chars=settings.audit.max_value_chars
     )
 
 
@@ -234,7 +264,7 @@ def _build_mcp(  # noqa: PLR0917 - private wiring helper of the composition root
     exchange_secret: str,
     clock: Clock,
     options: McpOptions,
-    policy: CedarPolicyEngine | None,
+    guard: GuardLayers,
 ) -> McpEndpoint:
     validator = TokenValidator(
         auth_server.verifier,
@@ -261,8 +291,9 @@ def _build_mcp(  # noqa: PLR0917 - private wiring helper of the composition root
         validator=validator if options.bearer_auth else None,
         configure=options.configure,
         downstream=DownstreamApis(exchanger, http, apis),
-        masking=output_masking(settings, toolset),
-        policy=AccessPolicy(policy) if policy is not None else None,
+        masking=guard.masking,
+        policy=guard.policy,
+        observer=guard_observer(settings, guard, clock),
         max_body_bytes=settings.server.max_body_bytes,
     )
 
@@ -277,9 +308,10 @@ def _build_auth_server(
     client_repository: ClientRepository,
     exchange_secret: str,
     clock: Clock,
+    audit: AuthAudit,
 ) -> AuthServer:
     metadata = (
-        build_client_metadata_resolver(settings.auth.client_metadata, clock, dev=settings.server.dev)
+        build_client_metadata_resolver(settings.auth.client_metadata, clock, dev=settings.server.dev, audit=audit)
         if config.client_metadata_enabled
         else None
     )
@@ -308,6 +340,7 @@ def _build_auth_server(
         verifier=AccessTokenVerifier(keys.key_set, issuer=config.issuer, clock=clock),
         browser=Browser(secure=config.secure_cookies, issuer=config.issuer),
         registration_limit=RateLimit("register", settings.auth.registration.rate_limit),
+        audit=audit,
     )
 
 
@@ -340,6 +373,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None, mcp_options: Mc
         if settings.server.dev:
             log.warning("dev_mode_enabled", detail="plain http and loopback client URLs allowed; never in production")
         await start(components)
+        await components.audit.start()
         log.info("drawbridge_started", base_url=settings.base_url, mcp_endpoint=settings.resource_url)
         housekeeping = asyncio.create_task(
             run_housekeeping(
@@ -359,6 +393,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None, mcp_options: Mc
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await components.audit.stop()  # commits what was accepted, before the engine goes
             await components.http.aclose()
             await components.engine.dispose()
 
@@ -388,9 +423,19 @@ def build_app(settings: Settings, *, clock: Clock | None = None, mcp_options: Mc
         ],
         middleware=middleware,
         lifespan=lifespan,
+        exception_handlers={AuditUnavailable: _audit_unavailable},
     )
     app.state.components = components
     return app
+
+
+async def _audit_unavailable(_request: Request, _exc: Exception) -> Response:
+    """Fail closed: what could not be recorded did not happen, as far as the client is told (retry later)."""
+    return JSONResponse(
+        {"error": "temporarily_unavailable", "error_description": "the audit trail is unavailable; try again later"},
+        status_code=503,
+        headers={"Retry-After": "5", "Cache-Control": "no-store"},
+    )
 
 
 async def _prometheus(_request: Request) -> Response:

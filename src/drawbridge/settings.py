@@ -248,6 +248,32 @@ class TelemetrySettings(_Section):
     sample_ratio: float = Field(default=1.0, ge=0, le=1, description="Share of new traces kept (parent-based).")
 
 
+class AuditSettings(_Section):
+    """The audit trail (docs/audit.md)."""
+
+    stream: str = Field(
+        default="main",
+        pattern=r"^[A-Za-z0-9._-]{1,64}$",
+        description="The chain this process appends to; replicas may share one (appends lock its head) or each "
+        "use their own to avoid waiting on each other.",
+    )
+    fail_closed: bool = Field(
+        default=True,
+        description="Refuse a request whose audit event cannot be written. false runs it unrecorded (logged loudly).",
+    )
+    max_batch: int = Field(default=100, ge=1, le=10_000, description="Most events committed in one transaction.")
+    write_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="A batch not committed within this is reported unavailable."
+    )
+    max_value_chars: int = Field(
+        default=256, ge=128, le=65_536, description="Argument strings longer than this are stored as prefix + digest."
+    )
+    retention_days: int = Field(default=365, ge=1, description="`drawbridge audit purge` deletes older events.")
+    jsonl_path: Path | None = Field(
+        default=None, description="Also append every committed event to this JSON-lines file (an off-database copy)."
+    )
+
+
 class IdentitySettings(_Section):
     """The built-in user directory: argon2id parameters for new password hashes (RFC 9106 defaults)."""
 
@@ -279,6 +305,7 @@ class Settings(_Section):
     masking: MaskingSettings = MaskingSettings()
     policy: PolicySettings = PolicySettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    audit: AuditSettings = AuditSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @property

@@ -1,8 +1,10 @@
 import itertools
 
+import phonenumbers
 import pytest
 
 from drawbridge.masking import Kind, find
+from drawbridge.masking.detectors import luhn_valid
 
 TRUE_POSITIVES: list[tuple[Kind, str]] = [
     ("email", "jane.doe@example.com"),
@@ -91,3 +93,75 @@ def test_match_repr_never_shows_the_value() -> None:
 @pytest.mark.parametrize("text", ["", "short", "no personal data in this sentence at all"])
 def test_text_without_candidates_gives_no_matches(text: str) -> None:
     assert find(text) == []
+
+
+FULL_WIDTH_DIGITS = {c: c + 0xFEE0 for c in range(ord("0"), ord("9") + 1)}  # "7" -> U+FF17
+
+# Detectors run only when C-speed tests that their patterns imply pass (a digit count, a "+", colons, capitals, an
+# "@"), and phonenumbers is asked once per candidate text. Values right at those limits must still be found.
+AT_THE_FAST_PATH_LIMITS: list[tuple[Kind, str]] = [
+    ("phone", "+290 22158"),  # a "+" and only eight digits (Saint Helena)
+    ("phone", "+44 (0)20 7946 0958"),
+    ("phone", "+33 6 12 34 56 78"),
+    ("phone", "+44 1534 456789"),  # Jersey: +44, but not a GB number
+    ("phone", "07797 712345"),  # Jersey in the UK national form
+    ("phone", "+1 204 234 5678"),  # Canada: +1, but not a US number
+    ("phone", "(506) 234-5678"),  # Canada in the NANP national form
+    ("phone", "+7 701 123 4567"),  # Kazakhstan: +7, whose main region (Russia) is picked by leading digits
+    ("phone", "+44 7911 123456".translate(FULL_WIDTH_DIGITS)),  # the ASCII digit count does not apply
+    ("ip", "1.2.3.4"),  # four digits
+    ("ip", "2001:0db8:85a3:0000:0000:8a2e:0370:7334"),  # eight groups and no "::"
+    ("ip", "1:2:3:4:5:6:1.2.3.4"),  # six colons and an IPv4 tail
+    ("card", "4222222222222"),  # thirteen digits
+]
+
+
+@pytest.mark.parametrize(("kind", "value"), AT_THE_FAST_PATH_LIMITS)
+@pytest.mark.parametrize("template", ["{}", "Please see {}, thanks.", "Ticket 2026-000123:\n{}\nagent-17"])
+def test_value_at_the_fast_path_limits_is_found_in_free_text(kind: Kind, value: str, template: str) -> None:
+    text = template.format(value)
+    assert [(m.kind, m.value) for m in find(text)] == [(kind, value)]
+
+
+LOOK_ALIKES_AT_THE_LIMITS = [
+    "call 555-0123",  # a local NANP number: seven digits, no area code
+    "+44 12",  # a "+" and too few digits
+    "0123 456",
+    "BK-1001 and agent-17",
+    "RM123456789GB",  # a parcel tracking number
+    "422222222222",  # twelve digits
+    "10:30:45 on 2026-01-15",
+    "1:2:3:4:5:6:7",  # seven groups without "::"
+    "a@b and c@d",  # "@" without a domain
+    "+44 7700 900123 and again +44 7700 900123",  # one look-alike twice: its cached verdict still rejects it
+]
+
+
+@pytest.mark.parametrize("text", LOOK_ALIKES_AT_THE_LIMITS)
+def test_look_alike_at_the_fast_path_limits_is_not_detected(text: str) -> None:
+    assert find(text) == []
+
+
+def test_repeated_phone_candidates_keep_their_verdicts() -> None:
+    text = "+44 7911 123456, not +44 7700 900123"
+    for _ in range(3):
+        assert [(m.kind, m.value) for m in find(text)] == [("phone", "+44 7911 123456")]
+
+
+def test_email_after_an_at_sign_that_starts_no_address_is_found() -> None:
+    text = "ping @ops or a@b, then write to jane.doe@example.com"
+    assert [(m.kind, m.value) for m in find(text)] == [("email", "jane.doe@example.com")]
+
+
+@pytest.mark.parametrize("region", sorted(phonenumbers.SUPPORTED_REGIONS))
+def test_phone_verdict_is_phonenumbers_verdict_in_every_region(region: str) -> None:
+    example = phonenumbers.example_number(region)
+    if example is None:
+        pytest.skip(f"phonenumbers has no example number for {region}")
+    e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+    for number in (e164, e164[:-1], e164 + "0", e164[:-2] + "99"):
+        digits = number[1:]
+        if len(digits) >= 13 and luhn_valid(digits):
+            continue  # the card detector rightly claims these first
+        expected = phonenumbers.is_valid_number(phonenumbers.parse(number))
+        assert [m.kind for m in find(f"call {number} now")] == (["phone"] if expected else [])

@@ -193,3 +193,26 @@ def test_every_strategy_keeps_json_serialisable(strategy: Strategy) -> None:
     )
     masked, _ = Masker(rules).mask_json(ORDER)
     assert json.loads(json.dumps(masked)).keys() == ORDER.keys()
+
+
+def test_values_beside_and_below_field_rules_are_still_scanned() -> None:
+    rules = MaskingRules(fields={"customer.name": "redact", "items[].sku": "keep"})
+    data = {
+        "customer": {"name": "Jane Doe", "email": "jane@example.com", "tags": ["vip", "+44 7911 123456"]},
+        "items": [{"sku": "4242 4242 4242 4242", "note": "call 020 7946 0958"}],
+        "notes": ("AB123456C", 4242424242424242),
+    }
+    masked, report = Masker(rules).mask_json(data)
+    assert masked == {
+        "customer": {"name": "[field]", "email": "j***@example.com", "tags": ["vip", "+** **** ***456"]},
+        "items": [{"sku": "4242 4242 4242 4242", "note": "call *** **** *958"}],
+        "notes": ("[ni_number]", 4242424242424242),
+    }
+    assert dict(report.counts) == {FIELD: 1, "email": 1, "phone": 2, "ni_number": 1}
+
+
+def test_kinds_kept_or_unmasked_are_neither_masked_nor_counted() -> None:
+    rules = MaskingRules(default={"card": "keep", "email": "pseudonym"}, unmasked=frozenset({"ip"}), pseudonym_key=KEY)
+    masked, report = Masker(rules).mask_text("jane@example.com 4242424242424242 203.0.113.7 AB123456C")
+    assert masked == f"{pseudonym('jane@example.com', KEY, 'email')} 4242424242424242 203.0.113.7 [ni_number]"
+    assert dict(report.counts) == {"email": 1, "ni_number": 1}

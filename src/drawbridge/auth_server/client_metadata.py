@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from drawbridge.auth_server.audit import AuthAudit
 from drawbridge.clock import Clock
 from drawbridge.errors import DrawbridgeError
 from drawbridge.settings import ClientMetadataSettings
@@ -144,7 +145,9 @@ class ClientMetadataResolver:
         *,
         dev: bool = False,
         max_entries: int = DEFAULT_CACHE_ENTRIES,
+        audit: AuthAudit | None = None,
     ) -> None:
+        self._audit = audit
         self._settings = settings
         self._fetcher = fetcher
         self._clock = clock
@@ -173,6 +176,17 @@ class ClientMetadataResolver:
             raise ClientMetadataError("fetch_failed", f"cannot fetch the client metadata document: {exc}") from exc
         document = _parse_document(client_id, fetched.body)
         self._remember(client_id, document, fetched.headers.get("cache-control", ""))
+        if self._audit is not None:  # a CIMD client "registers" each time its document is (re)fetched
+            await self._audit.record(
+                "auth.client_registered",
+                client_id=client_id,
+                client_kind="cimd",
+                detail={
+                    "client_name": (document.client_name or "")[:128],
+                    "redirect_hosts": sorted({urlsplit(u).netloc[:128] for u in document.redirect_uris}),
+                    "token_endpoint_auth_method": document.token_endpoint_auth_method,
+                },
+            )
         return document
 
     def _check_allowed(self, client_id: str) -> None:
@@ -243,7 +257,7 @@ def _cache_lifetime(cache_control: str, settings: ClientMetadataSettings) -> int
 
 
 def build_client_metadata_resolver(
-    settings: ClientMetadataSettings, clock: Clock, *, dev: bool
+    settings: ClientMetadataSettings, clock: Clock, *, dev: bool, audit: AuthAudit | None = None
 ) -> ClientMetadataResolver:
     """The production wiring: the system resolver behind a guarded fetcher sized by ``settings``.
 
@@ -258,4 +272,4 @@ def build_client_metadata_resolver(
         allow_loopback=dev,
         ca_bundle=str(settings.ca_bundle) if settings.ca_bundle else None,
     )
-    return ClientMetadataResolver(settings, fetcher, clock, dev=dev)
+    return ClientMetadataResolver(settings, fetcher, clock, dev=dev, audit=audit)

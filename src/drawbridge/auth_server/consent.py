@@ -61,9 +61,27 @@ class ConsentEndpoint:
         requested = record.scope.split()
         granted = [s for s in requested if s in raw.getlist("scope")]
         if form.get("action") != "approve" or not granted:
+            await self._server.audit.record(
+                "auth.consent_granted",
+                user_id=user.id,
+                username=user.username,
+                client_id=pending.client.client_id,
+                client_kind=pending.client.kind,
+                outcome="denied",
+                reason="user_denied",
+                detail={"requested": requested},
+            )
             denied = AccessDenied("the user denied the request")
             return RedirectResponse(error_redirect(self._server, record.redirect_uri, denied, record.state), 303)
         await remember_consent(self._server, user.id, pending.client.client_id, granted)
+        await self._server.audit.record(
+            "auth.consent_granted",
+            user_id=user.id,
+            username=user.username,
+            client_id=pending.client.client_id,
+            client_kind=pending.client.kind,
+            detail={"granted": granted, "requested": requested},
+        )
         return await issue_code(self._server, record, user.id, granted)
 
     def _page(self, request: Request, pending: PendingRequest, user: User) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from drawbridge.auth_server.audit import AuthAudit
 from drawbridge.auth_server.browser import Browser
 from drawbridge.auth_server.clients import ClientRegistry
 from drawbridge.auth_server.config import AuthServerConfig
@@ -30,3 +31,4 @@ class AuthServer:
     verifier: AccessTokenVerifier
     browser: Browser
     registration_limit: RateLimit
+    audit: AuthAudit

@@ -46,7 +46,21 @@ class LoginEndpoint:
         user = await self._server.users.authenticate(username, password) if plausible else None
         if user is None:
             shown = username[:_MAX_FIELD]
+            await self._server.audit.record(
+                "auth.login_failed",
+                username=shown,
+                client_id=pending.client.client_id,
+                outcome="denied",
+                reason="bad_credentials" if plausible else "malformed",
+            )
             return self._page(request, pending, username=shown, error="Wrong username or password.", status=401)
+        await self._server.audit.record(
+            "auth.login_succeeded",
+            user_id=user.id,
+            username=user.username,
+            client_id=pending.client.client_id,
+            client_kind=pending.client.kind,
+        )
         response = RedirectResponse(f"/consent?{urlencode({'request': pending.record.id})}", status_code=303)
         now = self._server.clock.now()
         ttl = self._server.config.session_ttl

@@ -12,12 +12,14 @@ import json
 import secrets
 import uuid
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.requests import Request
 from starlette.responses import Response
 
+from drawbridge.auth_server.audit import AuthAudit
 from drawbridge.auth_server.digests import digest
 from drawbridge.auth_server.errors import InvalidClientMetadata, InvalidRedirectUri, OAuthError, TooManyRequests
 from drawbridge.auth_server.redirect_uris import validate_registered
@@ -140,9 +142,10 @@ class ClientRegistrar:
 class RegistrationEndpoint:
     """``POST /register``: rate limited per source address."""
 
-    def __init__(self, registrar: ClientRegistrar, limit: RateLimit) -> None:
+    def __init__(self, registrar: ClientRegistrar, limit: RateLimit, audit: AuthAudit) -> None:
         self._registrar = registrar
         self._limit = limit
+        self._audit = audit
 
     async def handle(self, request: Request) -> Response:
         address = request.client.host if request.client else "unknown"
@@ -161,4 +164,15 @@ class RegistrationEndpoint:
         except OAuthError as exc:
             return oauth_error(exc)
         log.info("client_registered", client_id=response["client_id"], client_name=response.get("client_name"))
+        await self._audit.record(
+            "auth.client_registered",
+            client_id=response["client_id"],
+            client_kind="dcr",
+            detail={
+                "client_name": str(response.get("client_name") or "")[:128],
+                "redirect_hosts": sorted({urlsplit(u).netloc[:128] for u in response.get("redirect_uris", [])}),
+                "token_endpoint_auth_method": response["token_endpoint_auth_method"],
+                "address": address,
+            },
+        )
         return oauth_json(response, status_code=201)

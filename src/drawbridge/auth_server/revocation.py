@@ -38,20 +38,34 @@ class RevocationEndpoint:
         except OAuthError as exc:
             return oauth_error(exc, basic_attempted=bool(authorization))
         if token.startswith(REFRESH_PREFIX):
-            await self._revoke_refresh(token, client)
+            user_id = await self._revoke_refresh(token, client)
         else:
-            await self._revoke_access(token, client)
+            user_id = await self._revoke_access(token, client)
+        await self._server.audit.record(
+            "token.revoked",
+            user_id=user_id,
+            client_id=client.client_id,
+            client_kind=client.kind,
+            outcome="ok" if user_id else "error",
+            reason=None if user_id else "unknown_token",  # RFC 7009: still 200, but the trail says nothing matched
+            detail={"token_type": "refresh_token" if token.startswith(REFRESH_PREFIX) else "access_token"},
+        )
         return Response(status_code=200, headers=NO_STORE)
 
-    async def _revoke_refresh(self, token: str, client: Client) -> None:
+    async def _revoke_refresh(self, token: str, client: Client) -> str | None:
+        """The user whose refresh family was revoked, or None when the token was not this client's."""
         record = await self._server.grants.get_refresh(digest(token))
-        if record is not None and record.client_id == client.client_id:
-            await self._server.grants.revoke_family(record.family_id, self._server.clock.now())
+        if record is None or record.client_id != client.client_id:
+            return None
+        await self._server.grants.revoke_family(record.family_id, self._server.clock.now())
+        return record.user_id
 
-    async def _revoke_access(self, token: str, client: Client) -> None:
+    async def _revoke_access(self, token: str, client: Client) -> str | None:
         try:
             claims = self._server.verifier.verify(token, audience=None)
         except InvalidAccessToken:
-            return
-        if claims.client_id == client.client_id:
-            await self._server.grants.revoke_access_token(claims.jwt_id, claims.expires_at)
+            return None
+        if claims.client_id != client.client_id:
+            return None
+        await self._server.grants.revoke_access_token(claims.jwt_id, claims.expires_at)
+        return claims.subject

@@ -66,6 +66,6 @@ def auth_server_routes(server: AuthServer, *, extra_grants: dict[str, Grant] | N
         Route("/introspect", IntrospectionEndpoint(server).handle, methods=["POST", "OPTIONS"], middleware=PUBLIC_CORS),
     ]
     if server.config.registration_enabled:
-        endpoint = RegistrationEndpoint(server.registrar, server.registration_limit)
+        endpoint = RegistrationEndpoint(server.registrar, server.registration_limit, server.audit)
         routes.append(Route("/register", endpoint.handle, methods=["POST", "OPTIONS"], middleware=PUBLIC_CORS))
     return routes

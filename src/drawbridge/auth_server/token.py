@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from starlette.requests import Request
 from starlette.responses import Response
 
+from drawbridge.audit import EventKind
+from drawbridge.auth_server.audit import token_claims
 from drawbridge.auth_server.context import AuthServer
 from drawbridge.auth_server.errors import InvalidRequest, OAuthError, UnauthorizedClient, UnsupportedGrantType
 from drawbridge.auth_server.forms import read_form
@@ -39,11 +41,31 @@ class TokenEndpoint:
         except OAuthError as exc:
             return oauth_error(exc, basic_attempted=bool(authorization))
         await self._server.clients.touch(client, self._server.clock.now())
-        labels = {"grant_type": _GRANT_LABELS.get(grant_type, "other"), "client": client_label(client.client_id)}
-        tokens_issued.add(1, labels)
+        label = _GRANT_LABELS.get(grant_type, "other")
+        tokens_issued.add(1, {"grant_type": label, "client": client_label(client.client_id)})
+        claims = token_claims(str(body.get("access_token", "")))
+        await self._server.audit.record(
+            _GRANT_EVENTS.get(grant_type, "token.issued"),
+            user_id=claims.get("sub"),
+            username=claims.get("preferred_username"),
+            client_id=client.client_id,
+            client_kind=client.kind,
+            detail={
+                "grant_type": label,
+                "scope": body.get("scope"),
+                "audience": claims.get("aud"),
+                "jti": claims.get("jti"),
+                "refresh_token_issued": "refresh_token" in body,
+            },
+        )
         return oauth_json(body)
 
 
+_GRANT_EVENTS: dict[str, EventKind] = {
+    "authorization_code": "token.issued",
+    "refresh_token": "token.refreshed",
+    "urn:ietf:params:oauth:grant-type:token-exchange": "token.exchanged",
+}
 _GRANT_LABELS = {
     "authorization_code": "authorization_code",
     "refresh_token": "refresh_token",

@@ -52,6 +52,17 @@ def revoke(
         families = await server.grants.revoke_families_of(user.id, client_id, components.clock.now())
         if not forgotten and not families:
             fail(f"{username} has no consent or tokens for {client_id}")
+        await components.audit.start()
+        try:
+            await server.audit.record(
+                "auth.consent_revoked",
+                user_id=user.id,
+                username=user.username,
+                client_id=client_id,
+                detail={"refresh_families_revoked": families, "by": "cli"},
+            )
+        finally:
+            await components.audit.stop()
         typer.echo(f"revoked: consent {'forgotten' if forgotten else 'absent'}, {families} refresh token famil(ies)")
 
     _run(settings, username, go)

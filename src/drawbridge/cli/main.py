@@ -2,6 +2,7 @@
 
 import typer
 
+from drawbridge.cli.audit import audit_app
 from drawbridge.cli.config import config_app
 from drawbridge.cli.consents import consents_app
 from drawbridge.cli.keys import keys_app
@@ -22,6 +23,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(consents_app, name="consents")
 app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from drawbridge.app import build_app, build_components, output_masking, start
+from drawbridge.app import GuardLayers, build_app, build_components, guard_observer, output_masking, start
 from drawbridge.cli.options import ConfigFile, DataDir, Dev, fail, settings_from
 from drawbridge.errors import DrawbridgeError
 from drawbridge.guard.access import AccessPolicy
@@ -86,8 +86,14 @@ async def _serve_stdio(settings: Settings) -> None:
     components = build_components(settings)
     try:
         await start(components)
+        await components.audit.start()
         masking = output_masking(settings, components.toolset)
         policy = AccessPolicy(components.policy) if components.policy is not None else None
-        await stdio_server(components.toolset, settings.stdio, masking=masking, policy=policy).run_stdio_async()
+        observer = guard_observer(settings, GuardLayers(masking, policy, components.audit), components.clock)
+        server = stdio_server(components.toolset, settings.stdio, masking=masking, policy=policy, observer=observer)
+        try:
+            await server.run_stdio_async()
+        finally:
+            await components.audit.stop()
     finally:
         await components.engine.dispose()

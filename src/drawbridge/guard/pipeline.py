@@ -90,15 +90,28 @@ class GuardMiddleware:
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         params = ctx.params or {}
         if ctx.method == "tools/list":
-            return await self._list_tools(await call_next(ctx), self._caller())
+            listed = await self._list_tools(await call_next(ctx), self._caller())
+            return await self._recorded(ctx, listed, [t.name for t in listed.tools])
         if ctx.method == "tools/call" and not await self._is_sdk_tool(params.get("name")):
             return await self._call_tool(params, self._require_caller(), _session_id(ctx))
         if ctx.method == "resources/templates/list":
-            return await self._list_templates(await call_next(ctx), self._caller())
+            templates = await self._list_templates(await call_next(ctx), self._caller())
+            return await self._recorded(ctx, templates, [t.uri_template for t in templates.resource_templates])
         if ctx.method == "resources/read" and self._is_ours(params.get("uri")):
             return await self._read_resource(params, self._require_caller(), _session_id(ctx))
-        # Anything else (initialize, discover, ping, SDK-registered fixtures of the test profile) goes on to the SDK.
+        if ctx.method in _SESSION_OPENERS:
+            return await self._recorded(ctx, await call_next(ctx), None)
+        # Anything else (ping, SDK-registered fixtures of the test profile) goes on to the SDK.
         return await call_next(ctx)
+
+    async def _recorded(self, ctx: ServerRequestContext[Any, Any], result: _Result, summary: Any) -> _Result:
+        """Record a listing or a session opening (with the client's self-description), or withhold it."""
+        client_info = (ctx.params or {}).get("clientInfo")
+        arguments = {"clientInfo": client_info} if isinstance(client_info, dict) else {}
+        record = CallRecord(ctx.method, "", self._caller(), arguments, _session_id(ctx), result=summary)
+        if not await self._observe(record):
+            raise MCPError(code=INTERNAL_ERROR, message="the request could not be recorded, so it is withheld")
+        return result
 
     def _require_caller(self) -> Caller:
         caller = self._caller()
@@ -336,6 +349,8 @@ def required_scopes(toolset: Toolset, method: str, params: Any) -> frozenset[str
 
 
 _ListResult = TypeVar("_ListResult", ListToolsResult, ListResourceTemplatesResult)
+_Result = TypeVar("_Result")
+_SESSION_OPENERS = frozenset({"initialize", "server/discover"})
 
 
 def _listed(result: HandlerResult, kind: type[_ListResult]) -> _ListResult:

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from drawbridge.masking.detectors import KINDS, Kind, find
-from drawbridge.masking.strategies import STRATEGIES, InvalidMaskingRule, Strategy, apply, check_pseudonym_key
+from drawbridge.masking.strategies import STRATEGIES, InvalidMaskingRule, Strategy, apply, bind, check_pseudonym_key
 
 FIELD = "field"  # the report key for a value masked by a field rule that no detector recognises
 
@@ -102,6 +102,12 @@ class Masker:
 
     def __init__(self, rules: MaskingRules) -> None:
         self._rules = rules
+        # What each detected kind becomes for this caller; a kind left out is shown in clear.
+        self._conceal: dict[str, Callable[[str], str]] = {
+            kind: bind(strategy, kind, rules.pseudonym_key)
+            for kind, strategy in rules.default.items()
+            if strategy != "keep" and kind not in rules.unmasked
+        }
         self._root = _PathNode()
         for path, strategy in rules.fields.items():
             node = self._root
@@ -121,9 +127,12 @@ class Masker:
         objects (models, dates) pass through unscanned: dump them to JSON values first.
         """
         counts: Counter[str] = Counter()
-        return self._walk(data, self._root, None, counts), _report(counts)
+        root = self._root if self._root.children else None
+        return self._walk(data, root, None, counts), _report(counts)
 
     def _walk(self, value: Any, node: _PathNode | None, strategy: Strategy | None, counts: Counter[str]) -> Any:
+        if node is None and strategy is None:
+            return self._scan(value, counts)
         if isinstance(value, Mapping):
             return {k: self._walk(v, *_step(node, k, strategy), counts) for k, v in value.items()}
         if isinstance(value, list | tuple):
@@ -135,21 +144,30 @@ class Masker:
             return self._mask_string(value, counts)
         return value
 
+    def _scan(self, value: Any, counts: Counter[str]) -> Any:
+        """:meth:`_walk` below every field rule, where only detection applies: most of a result, so kept lean."""
+        if isinstance(value, str):
+            return self._mask_string(value, counts)
+        if isinstance(value, Mapping):
+            return {k: self._scan(v, counts) for k, v in value.items()}
+        if type(value) is list:
+            return [self._scan(v, counts) for v in value]
+        if isinstance(value, list | tuple):
+            return type(value)(self._scan(v, counts) for v in value)
+        return value
+
     def _mask_string(self, text: str, counts: Counter[str]) -> str:
         matches = find(text)
         if not matches:
             return text
-        unmasked = self._rules.unmasked
         pieces: list[str] = []
         cursor = 0
         for match in matches:
-            if match.kind in unmasked:
-                continue
-            strategy = self._rules.default[match.kind]
-            if strategy == "keep":
+            conceal = self._conceal.get(match.kind)
+            if conceal is None:
                 continue
             pieces.append(text[cursor : match.start])
-            pieces.append(apply(strategy, match.value, match.kind, self._rules.pseudonym_key))
+            pieces.append(conceal(match.value))
             cursor = match.end
             counts[match.kind] += 1
         pieces.append(text[cursor:])

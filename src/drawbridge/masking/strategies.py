@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+from collections.abc import Callable
 from typing import Literal
 
 from drawbridge.errors import ConfigError
@@ -71,14 +72,28 @@ def apply(strategy: Strategy, value: str, kind: str, key: bytes | None) -> str:
     Raises:
         InvalidMaskingRule: ``pseudonym`` without a key (rules validate this up front).
     """
+    return bind(strategy, kind, key)(value)
+
+
+def bind(strategy: Strategy, kind: str, key: bytes | None) -> Callable[[str], str]:
+    """:func:`apply` with its strategy, kind and key fixed, so a masker resolves them once per kind, not per value.
+
+    Raises:
+        InvalidMaskingRule: ``pseudonym`` without a key.
+    """
     if strategy == "redact":
-        return redact(kind)
+        token = redact(kind)
+        return lambda _value: token
     if strategy == "partial":
-        return partial(value, kind)
+        return _PARTIAL.get(kind, _partial_other)
     if strategy == "pseudonym":
         check_pseudonym_key(key)
         assert key is not None  # noqa: S101 -- narrowing for mypy; check_pseudonym_key raised otherwise
-        return pseudonym(value, key, kind)
+        return lambda value: pseudonym(value, key, kind)
+    return _keep
+
+
+def _keep(value: str) -> str:
     return value
 
 

@@ -22,6 +22,7 @@ from drawbridge.exchange import DownstreamApis
 from drawbridge.guard import CallerSource, GuardMiddleware
 from drawbridge.guard.access import AccessPolicy, verified_client_id
 from drawbridge.guard.masking import OutputMasking
+from drawbridge.guard.observe import CallObserver
 from drawbridge.guard.pipeline import required_scopes
 from drawbridge.resource_server.bearer import BearerMiddleware
 from drawbridge.resource_server.protected_resource import metadata_url
@@ -69,6 +70,7 @@ def build_mcp_endpoint(
     downstream: DownstreamApis | None = None,
     masking: OutputMasking | None = None,
     policy: AccessPolicy | None = None,
+    observer: CallObserver | None = None,
     max_body_bytes: int,
 ) -> McpEndpoint:
     """Build the endpoint. ``validator=None`` serves without bearer auth: only for the conformance test profile.
@@ -91,6 +93,7 @@ def build_mcp_endpoint(
             downstream=_downstream_for(downstream),
             masking=masking,
             policy=policy,
+            observer=observer,
         )
     )
     if configure is not None:

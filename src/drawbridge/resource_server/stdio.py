@@ -11,12 +11,18 @@ from mcp.server.mcpserver import MCPServer
 from drawbridge.guard import GuardMiddleware
 from drawbridge.guard.access import AccessPolicy
 from drawbridge.guard.masking import OutputMasking
+from drawbridge.guard.observe import CallObserver
 from drawbridge.settings import StdioSettings
 from drawbridge.tools import Caller, Toolset
 
 
 def stdio_server(
-    toolset: Toolset, settings: StdioSettings, *, masking: OutputMasking | None, policy: AccessPolicy | None
+    toolset: Toolset,
+    settings: StdioSettings,
+    *,
+    masking: OutputMasking | None,
+    policy: AccessPolicy | None,
+    observer: CallObserver | None,
 ) -> MCPServer:
     """An SDK server whose every call is made as the configured local caller.
 
@@ -35,5 +41,5 @@ def stdio_server(
         title="Drawbridge",
         instructions=toolset.instructions,
         log_level="WARNING",
-        middleware=[GuardMiddleware(toolset, lambda: caller, masking=masking, policy=policy)],
+        middleware=[GuardMiddleware(toolset, lambda: caller, masking=masking, policy=policy, observer=observer)],
     )

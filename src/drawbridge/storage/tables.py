@@ -3,7 +3,20 @@
 Timestamps are Unix seconds (floats) everywhere: one clock type, no timezone ambiguity across backends.
 """
 
-from sqlalchemy import JSON, Boolean, Column, Float, ForeignKey, Index, LargeBinary, MetaData, String, Table, true
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    true,
+)
 
 metadata = MetaData(
     naming_convention={
@@ -128,4 +141,58 @@ revoked_tokens = Table(
     metadata,
     Column("jti", String(64), primary_key=True),
     Column("expires_at", Float, nullable=False),  # rows can go once the token would have expired anyway
+)
+
+# The audit trail (drawbridge.audit, docs/audit.md): append-only rows, hash-chained per stream.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("stream", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),  # 1, 2, 3… per stream, no gaps
+    Column("kind", String(64), nullable=False),
+    Column("occurred_at", Float, nullable=False),
+    Column("user_id", String(255), nullable=True),
+    Column("username", String(255), nullable=True),
+    Column("client_id", String(512), nullable=True),
+    Column("client_kind", String(32), nullable=True),
+    Column("session_id", String(255), nullable=True),
+    Column("target", String(512), nullable=True),
+    Column("arguments", JSON(none_as_null=True), nullable=True),  # masked and truncated by the caller
+    Column("decision", String(16), nullable=True),
+    Column("reason", String(1024), nullable=True),
+    Column("outcome", String(16), nullable=False),
+    Column("result_digest", String(64), nullable=True),
+    Column("result_size", BigInteger, nullable=True),
+    Column("latency_ms", Float, nullable=True),
+    Column("trace_id", String(64), nullable=True),
+    Column("detail", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),  # SHA-256 over every other column (drawbridge.audit.chain)
+)
+Index("ix_audit_events_occurred_at", audit_events.c.occurred_at)
+Index("ix_audit_events_user_id", audit_events.c.user_id)
+Index("ix_audit_events_username", audit_events.c.username)
+Index("ix_audit_events_client_id", audit_events.c.client_id)
+Index("ix_audit_events_target", audit_events.c.target)
+
+# The newest row of each stream. Appends lock this row, so they are serialised per stream across processes, and a
+# deleted tail is detectable (the head points past the last row).
+audit_heads = Table(
+    "audit_heads",
+    metadata,
+    Column("stream", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# Where each retention purge cut a stream: verification resumes from the newest anchor instead of the genesis hash.
+audit_anchors = Table(
+    "audit_anchors",
+    metadata,
+    Column("stream", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),  # the last purged row
+    Column("hash", String(64), nullable=False),  # and its hash, which the next row's prev_hash must equal
+    Column("purged_at", Float, nullable=False),
+    Column("older_than", Float, nullable=False),
+    Column("purged_rows", BigInteger, nullable=False),
 )

@@ -37,7 +37,7 @@ class RefreshTokenGrant:
         if record.family_revoked:
             raise InvalidGrant("the refresh token was revoked")
         if record.used_at is not None:
-            await self._reuse_detected(record.family_id, client)
+            await self._reuse_detected(record.family_id, client, record.user_id)
         if record.expires_at <= now:
             raise InvalidGrant("the refresh token has expired")
         granted = record.scope.split()
@@ -50,7 +50,7 @@ class RefreshTokenGrant:
         user = await active_user(self._server, record.user_id)
         # Spent only once the request is known to be good (RFC 6749 §6); atomically, so a concurrent use loses.
         if not await grants.use_refresh(record.token_hash, now):
-            await self._reuse_detected(record.family_id, client)
+            await self._reuse_detected(record.family_id, client, record.user_id)
         issued = await issue_tokens(
             self._server,
             client,
@@ -63,7 +63,16 @@ class RefreshTokenGrant:
         )
         return issued.body
 
-    async def _reuse_detected(self, family_id: str, client: Client) -> NoReturn:
+    async def _reuse_detected(self, family_id: str, client: Client, user_id: str) -> NoReturn:
         await self._server.grants.revoke_family(family_id, self._server.clock.now())
         log.warning("refresh_token_reuse_detected", client_id=client.client_id, family=family_id)
+        await self._server.audit.record(
+            "token.refresh_reuse",
+            user_id=user_id,
+            client_id=client.client_id,
+            client_kind=client.kind,
+            outcome="denied",
+            reason="refresh_token_reused",
+            detail={"family_revoked": True},
+        )
         raise InvalidGrant("the refresh token was already used; the session is revoked")
