@@ -9,6 +9,9 @@ from collections.abc import Callable
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from drawbridge.audit import AuditQuery, AuditStore
+from drawbridge.storage.database import create_engine
+from drawbridge.testing import FrozenClock
 from tests.conftest import LiveServer
 from tests.resource_server.helpers import REFUNDER, mcp_client, mint
 
@@ -130,3 +133,23 @@ async def test_tracing_off_adds_no_drawbridge_spans(
 
     names = {s.name for s in spans.get_finished_spans()}
     assert not any("/demo/payments" in n or n.startswith("POST") for n in names), names
+
+
+async def test_the_audit_row_carries_the_trace_id_of_its_request(
+    live_server_factory: Callable[..., LiveServer], spans: InMemorySpanExporter
+) -> None:
+    server = _server(live_server_factory, tracing=True)
+    token = mint(server, scopes=("orders:read", "orders:refund"), **REFUNDER)
+
+    async with mcp_client(server, token) as client:
+        await client.call_tool("check_order_status", {"order_id": 2})
+
+    server_call = next(
+        s for s in spans.get_finished_spans() if s.name == "tools/call check_order_status" and s.kind.name == "SERVER"
+    )
+    engine = create_engine(server.settings.database_url, schema=server.settings.storage.schema_name)
+    try:
+        rows = await AuditStore(engine, clock=FrozenClock()).search(AuditQuery(target="check_order_status"))
+    finally:
+        await engine.dispose()
+    assert [r.event.trace_id for r in rows] == [format(server_call.context.trace_id, "032x")]

@@ -160,7 +160,7 @@ class GuardMiddleware:
         if result.is_error and record.outcome == "ok":
             record.outcome = "error"
         record.result = result.structured_content
-        if not await self._observe(record):
+        if not await self._observe(record) and record.outcome != "unrecorded":  # unrecorded: already refused
             return _tool_error("the call could not be recorded, so its result is withheld; try again later")
         return result
 
