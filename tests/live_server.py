@@ -16,7 +16,10 @@ from starlette.applications import Starlette
 @contextmanager
 def serve_in_thread(app: Starlette, sock: socket.socket, **config_options: Any) -> Iterator[None]:
     """Serve ``app`` on the already-bound ``sock`` until the block exits (``config_options``: e.g. TLS files)."""
-    config = uvicorn.Config(app, log_config=None, lifespan="on", server_header=False, **config_options)
+    # As `drawbridge serve` runs it: the app, not uvicorn, decides whose X-Forwarded-* headers to believe.
+    config = uvicorn.Config(
+        app, log_config=None, lifespan="on", server_header=False, proxy_headers=False, **config_options
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

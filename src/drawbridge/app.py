@@ -20,6 +20,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from drawbridge.audit import AuditStore, AuditUnavailable, AuditWriter
 from drawbridge.auth_server.audit import AuthAudit
@@ -35,7 +36,8 @@ from drawbridge.auth_server.routes import PUBLIC_CORS, auth_server_routes
 from drawbridge.clock import Clock, SystemClock
 from drawbridge.edge.body_limit import BodyLimitMiddleware
 from drawbridge.edge.headers import SecurityHeadersMiddleware
-from drawbridge.edge.rate_limit import RateLimit
+from drawbridge.edge.limits_middleware import AddressRateLimitMiddleware
+from drawbridge.edge.rate_limit import RateLimits
 from drawbridge.errors import ConfigError
 from drawbridge.exchange import DownstreamApis, TokenExchanger
 from drawbridge.exchange.client import Api
@@ -97,6 +99,7 @@ class Components:
     http: httpx.AsyncClient
     policy: CedarPolicyEngine | None
     audit: AuditWriter
+    limits: RateLimits
 
 
 def build_components(
@@ -120,6 +123,7 @@ def build_components(
     toolset = load_factory(settings.mcp.toolset)(context)
     # The MCP server's own confidential client, for RFC 8693 exchanges (a per-process secret unless configured).
     exchange_secret = _exchange_secret(settings)
+    limits = RateLimits(settings.rate_limits)
     audit = AuditWriter.from_settings(
         AuditStore(engine, clock=clock, retention_days=settings.audit.retention_days), settings.audit
     )
@@ -138,6 +142,7 @@ def build_components(
         exchange_secret=exchange_secret,
         clock=clock,
         audit=AuthAudit(audit, clock),
+        limits=limits,
     )
     policy = access_policy(settings, toolset, clock)
     http = httpx.AsyncClient(timeout=10, follow_redirects=False, trust_env=False)
@@ -147,7 +152,7 @@ def build_components(
         audit=audit,
     )
     mcp = _build_mcp(
-        settings, toolset, auth_server, keys, http, exchange_secret, clock, mcp_options or McpOptions(), guard
+        settings, toolset, auth_server, keys, http, exchange_secret, clock, mcp_options or McpOptions(), guard, limits
     )
     return Components(
         settings=settings,
@@ -162,6 +167,7 @@ def build_components(
         http=http,
         policy=policy,
         audit=audit,
+        limits=limits,
     )
 
 
@@ -265,6 +271,7 @@ def _build_mcp(  # noqa: PLR0917 - private wiring helper of the composition root
     clock: Clock,
     options: McpOptions,
     guard: GuardLayers,
+    limits: RateLimits,
 ) -> McpEndpoint:
     validator = TokenValidator(
         auth_server.verifier,
@@ -294,6 +301,14 @@ def _build_mcp(  # noqa: PLR0917 - private wiring helper of the composition root
         masking=guard.masking,
         policy=guard.policy,
         observer=guard_observer(settings, guard, clock),
+        rate_limits=(
+            (
+                limits.limit("mcp_user", settings.rate_limits.mcp_per_user),
+                limits.limit("mcp_client", settings.rate_limits.mcp_per_client),
+            )
+            if settings.rate_limits.enabled
+            else None
+        ),
         max_body_bytes=settings.server.max_body_bytes,
     )
 
@@ -309,6 +324,7 @@ def _build_auth_server(
     exchange_secret: str,
     clock: Clock,
     audit: AuthAudit,
+    limits: RateLimits,
 ) -> AuthServer:
     metadata = (
         build_client_metadata_resolver(settings.auth.client_metadata, clock, dev=settings.server.dev, audit=audit)
@@ -339,7 +355,7 @@ def _build_auth_server(
         tokens=AccessTokenIssuer(keys, issuer=config.issuer, ttl=config.access_token_ttl, clock=clock),
         verifier=AccessTokenVerifier(keys.key_set, issuer=config.issuer, clock=clock),
         browser=Browser(secure=config.secure_cookies, issuer=config.issuer),
-        registration_limit=RateLimit("register", settings.auth.registration.rate_limit),
+        registration_limit=limits.limit("register", settings.auth.registration.rate_limit),
         audit=audit,
     )
 
@@ -403,8 +419,16 @@ def build_app(settings: Settings, *, clock: Clock | None = None, mcp_options: Mc
     metrics_on = configure_metrics(settings.telemetry)
     middleware = [
         Middleware(SecurityHeadersMiddleware, hsts=settings.base_url.startswith("https://")),
-        Middleware(BodyLimitMiddleware, max_bytes=settings.server.max_body_bytes),
+        *_edge_limits(settings, components.limits),
+        Middleware(
+            BodyLimitMiddleware,
+            max_bytes=settings.server.max_body_bytes,
+            timeout=settings.server.body_timeout_seconds,
+        ),
     ]
+    if settings.server.trusted_proxies:
+        # X-Forwarded-For/-Proto are believed from these addresses only; from anyone else they are ignored.
+        middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.server.trusted_proxies)))
     if tracing:
         # Outermost, so the HTTP server span (parent from the request's traceparent) covers everything else.
         middleware.insert(
@@ -427,6 +451,20 @@ def build_app(settings: Settings, *, clock: Clock | None = None, mcp_options: Mc
     )
     app.state.components = components
     return app
+
+
+def _edge_limits(settings: Settings, limits: RateLimits) -> list[Middleware]:
+    """Per-address limits on the authorization server's endpoints (registration limits itself)."""
+    config = settings.rate_limits
+    if not config.enabled:
+        log.warning("rate_limits_disabled", detail="no per-address, per-user or per-client limits")
+        return []
+    rules = {
+        ("POST", "/token"): limits.limit("token", config.token_per_address),
+        ("GET", "/authorize"): limits.limit("authorize", config.authorize_per_address),
+        ("POST", "/login"): limits.limit("login", config.login_per_address),
+    }
+    return [Middleware(AddressRateLimitMiddleware, rules=rules, html_paths=frozenset({"/authorize", "/login"}))]
 
 
 async def _audit_unavailable(_request: Request, _exc: Exception) -> Response:

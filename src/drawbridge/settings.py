@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from limits import parse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from sqlalchemy.engine import make_url
 
@@ -48,6 +49,16 @@ class ServerSettings(_Section):
         default=(), description="Addresses whose X-Forwarded-* headers are believed."
     )
     max_body_bytes: int = Field(default=1_048_576, gt=0, description="Largest request body accepted.")
+    max_header_bytes: int = Field(
+        default=16_384, ge=1024, le=1_048_576, description="Largest request line plus headers (slow/huge headers)."
+    )
+    keep_alive_seconds: float = Field(default=5.0, gt=0, le=300, description="Idle keep-alive connections close.")
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="A request body not fully received in this time is refused (408)."
+    )
+    max_connections: int | None = Field(
+        default=None, ge=1, description="Concurrent connections before new ones get 503 (unset: unlimited)."
+    )
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ServerSettings:
@@ -222,6 +233,45 @@ class MaskingSettings(_Section):
     )
 
 
+RateStrategy = Literal["moving-window", "sliding-window-counter", "fixed-window"]
+_RATE_FIELDS = ("mcp_per_user", "mcp_per_client", "token_per_address", "authorize_per_address", "login_per_address")
+
+
+class RateLimitSettings(_Section):
+    """Rate limits (docs/operations.md#rate-limits), in ``limits`` syntax: ``"600/minute"``, ``"10/second"``."""
+
+    enabled: bool = True
+    storage_url: str | None = Field(
+        default=None,
+        description="redis://host:port/db to share counters between replicas; unset keeps them in this process.",
+    )
+    strategy: RateStrategy = "moving-window"
+    key_prefix: str = Field(
+        default="drawbridge", pattern=r"^[A-Za-z0-9._:-]{1,64}$", description="Namespace of the counters in Redis."
+    )
+    mcp_per_user: str = Field(default="600/minute", description="MCP requests per user (token subject).")
+    mcp_per_client: str = Field(
+        default="6000/minute", description="MCP requests per client_id, all its users together."
+    )
+    token_per_address: str = Field(default="120/minute", description="POST /token per source address.")
+    authorize_per_address: str = Field(default="120/minute", description="GET /authorize per source address.")
+    login_per_address: str = Field(
+        default="20/minute", description="Sign-in form posts per source address (credential stuffing)."
+    )
+
+    @model_validator(mode="after")
+    def _rates_parse(self) -> RateLimitSettings:
+        for name in _RATE_FIELDS:
+            value = getattr(self, name)
+            try:
+                parse(value)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {value!r} is not a rate such as '600/minute'") from exc
+        if self.storage_url is not None and not self.storage_url.startswith(("redis://", "rediss://")):
+            raise ValueError("storage_url must be a redis:// or rediss:// URL")
+        return self
+
+
 class PolicySettings(_Section):
     """Access policy (Cedar) on every tool call, resource read and listing (docs/policy.md)."""
 
@@ -304,6 +354,7 @@ class Settings(_Section):
     identity: IdentitySettings = IdentitySettings()
     masking: MaskingSettings = MaskingSettings()
     policy: PolicySettings = PolicySettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     audit: AuditSettings = AuditSettings()
     logging: LoggingSettings = LoggingSettings()

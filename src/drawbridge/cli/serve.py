@@ -75,10 +75,12 @@ def serve(
         ssl_certfile=str(server.ssl_certfile) if server.ssl_certfile else None,
         ssl_keyfile=str(server.ssl_keyfile) if server.ssl_keyfile else None,
         log_config=None,  # configure_logging owns the handlers
-        forwarded_allow_ips=list(server.trusted_proxies) or None,
-        proxy_headers=bool(server.trusted_proxies),
+        proxy_headers=False,  # the app believes X-Forwarded-* from [server] trusted_proxies only
         server_header=False,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=server.keep_alive_seconds,  # type: ignore[arg-type]  # uvicorn accepts float seconds
+        h11_max_incomplete_event_size=server.max_header_bytes,
+        limit_concurrency=server.max_connections,
     )
 
 

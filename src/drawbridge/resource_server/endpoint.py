@@ -17,7 +17,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from drawbridge.edge.header_whitespace import HeaderWhitespaceMiddleware
+from drawbridge.edge.limits_middleware import McpRateLimitMiddleware
 from drawbridge.edge.origin import OriginMiddleware
+from drawbridge.edge.rate_limit import RateLimit
 from drawbridge.exchange import DownstreamApis
 from drawbridge.guard import CallerSource, GuardMiddleware
 from drawbridge.guard.access import AccessPolicy, verified_client_id
@@ -71,6 +73,7 @@ def build_mcp_endpoint(
     masking: OutputMasking | None = None,
     policy: AccessPolicy | None = None,
     observer: CallObserver | None = None,
+    rate_limits: tuple[RateLimit, RateLimit] | None = None,
     max_body_bytes: int,
 ) -> McpEndpoint:
     """Build the endpoint. ``validator=None`` serves without bearer auth: only for the conformance test profile.
@@ -113,6 +116,8 @@ def build_mcp_endpoint(
         max_request_body_size=max_body_bytes,
     )
     app: ASGIApp = StreamableHTTPASGIApp(server.session_manager)
+    if rate_limits is not None:  # inside bearer auth: keyed on the verified token's subject and client
+        app = McpRateLimitMiddleware(app, per_user=rate_limits[0], per_client=rate_limits[1])
     app = AuthContextMiddleware(app)
     if validator is not None:
         app = BearerMiddleware(

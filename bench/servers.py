@@ -1,0 +1,242 @@
+"""The three HTTP servers the benchmark compares, one per process, plus the bare SDK over stdio.
+
+``python bench/servers.py KIND MODE --ready FILE [--tokens N] [--data-dir DIR]``
+
+- ``drawbridge``: the demo toolset behind every layer (JWT auth, Cedar policy, masking, audit to SQLite), built
+  by :func:`drawbridge.app.build_app` from :func:`drawbridge.settings.load_settings`; tokens are minted by the
+  server's own issuer once its keys are loaded.
+- ``sdk``: the official ``mcp`` SDK's ``MCPServer`` with no auth and a static tool of the same shape.
+- ``fastmcp``: FastMCP with its ``JWTVerifier`` (ES256); tokens are minted here with a key made at start-up.
+- ``sdk-stdio``: the bare SDK server on stdin/stdout (MODE ignored), for the stdio comparison.
+
+MODE is ``stateful`` (sessions, SSE responses: the SDK's defaults) or ``stateless`` (no sessions, JSON responses).
+Every HTTP server listens on 127.0.0.1 on a port the OS picks, under uvicorn with the same settings (one worker,
+uvloop, httptools, access log off), and once it accepts connections writes FILE: its URL, pid and tokens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import date
+from pathlib import Path
+
+import uvicorn
+from pydantic import BaseModel
+from starlette.types import ASGIApp
+
+KINDS = ("drawbridge", "sdk", "fastmcp")
+MODES = ("stateful", "stateless")
+TOOL = "check_order_status"
+CLIENT_ID = "https://bench.example/client.json"  # an https client_id: verified, as a CIMD client would be
+SCOPE = "orders:read"
+ISSUER = "https://bench.example/issuer"
+
+Started = Callable[[], Awaitable[list[str]]]
+
+
+class OrderStatus(BaseModel):
+    """The shape the demo's ``check_order_status`` returns, so every server serialises the same result."""
+
+    order_id: int
+    status: str
+    placed_at: date
+    shipped_at: date | None
+    delivered_at: date | None
+    item_count: int
+    total: str
+    tracking_number: str | None
+
+
+_STATIC = OrderStatus(
+    order_id=2,
+    status="delivered",
+    placed_at=date(2026, 1, 5),
+    shipped_at=date(2026, 1, 6),
+    delivered_at=date(2026, 1, 8),
+    item_count=3,
+    total="£42.50",
+    tracking_number="RM123456785GB",
+)
+
+
+async def check_order_status(order_id: int) -> OrderStatus:
+    """Look up where one order is: its status, dates, item count, total and tracking number."""
+    return _STATIC.model_copy(update={"order_id": order_id})
+
+
+def _sdk(mode: str, port: int, _args: argparse.Namespace) -> tuple[ASGIApp, Started]:
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    server = MCPServer("bench-sdk", log_level="WARNING")
+    server.tool()(check_order_status)
+    app = server.streamable_http_app(
+        json_response=mode == "stateless",
+        stateless_http=mode == "stateless",
+        transport_security=TransportSecuritySettings(
+            enable_dns_rebinding_protection=True, allowed_hosts=[f"127.0.0.1:{port}"], allowed_origins=[]
+        ),
+    )
+
+    async def started() -> list[str]:
+        return []
+
+    return app, started
+
+
+def _fastmcp(mode: str, port: int, args: argparse.Namespace) -> tuple[ASGIApp, Started]:
+    from fastmcp import FastMCP
+    from fastmcp.server.auth.providers.jwt import JWTVerifier
+    from joserfc import jwt
+    from joserfc.jwk import ECKey
+
+    key = ECKey.generate_key("P-256", private=True)
+    audience = f"http://127.0.0.1:{port}/mcp"
+    auth = JWTVerifier(
+        public_key=key.as_pem(private=False).decode(),
+        issuer=ISSUER,
+        audience=audience,
+        algorithm="ES256",
+        required_scopes=[SCOPE],
+    )
+    server = FastMCP("bench-fastmcp", auth=auth)
+    server.tool(check_order_status)
+    app = server.http_app(path="/mcp", stateless_http=mode == "stateless", json_response=mode == "stateless")
+
+    async def started() -> list[str]:
+        now = int(time.time())  # noqa: TID251 -- a JWT's iat and exp are wall-clock times
+        return [
+            jwt.encode(
+                {"alg": "ES256", "kid": "bench"},
+                {
+                    "iss": ISSUER,
+                    "aud": audience,
+                    "sub": f"bench-user-{i}",
+                    "client_id": CLIENT_ID,
+                    "scope": SCOPE,
+                    "iat": now,
+                    "exp": now + 3600,
+                    "jti": uuid.uuid4().hex,
+                },
+                key,
+            )
+            for i in range(args.tokens)
+        ]
+
+    return app, started
+
+
+def _drawbridge(mode: str, port: int, args: argparse.Namespace) -> tuple[ASGIApp, Started]:
+    from drawbridge.app import build_app
+    from drawbridge.settings import load_settings
+    from drawbridge.telemetry.logging import configure_logging
+
+    settings = load_settings(
+        None,
+        {},
+        {
+            "data_dir": str(args.data_dir),
+            "server": {"dev": True, "host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}"},
+            "mcp": {"toolset": "drawbridge.demo:toolset", "stateless": mode == "stateless"}
+            | {"json_response": mode == "stateless"},
+            # As the test suite: EC keys and argon2 at its minimum cost only make start-up cheap.
+            "keys": {"algorithm": "ES256"},
+            "identity": {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1},
+            "tokens": {"access_token_ttl": 3600},
+        },
+    )
+    configure_logging(settings.logging)  # as `drawbridge serve`: structured logs at INFO, to stderr
+    app = build_app(settings)
+    components = app.state.components
+
+    async def started() -> list[str]:
+        return [
+            components.auth_server.tokens.mint(
+                subject=f"bench-user-{i}",
+                audience=settings.resource_url,
+                client_id=CLIENT_ID,
+                scopes=(SCOPE,),
+                extra={"roles": ["support"]},
+            )[0]
+            for i in range(args.tokens)
+        ]
+
+    return app, started
+
+
+_BUILDERS = {"drawbridge": _drawbridge, "sdk": _sdk, "fastmcp": _fastmcp}
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """A uvicorn server that runs a callback once it accepts connections (the launcher waits for it)."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.should_exit:
+            await self._on_started()
+
+
+def serve_http(kind: str, mode: str, args: argparse.Namespace) -> None:
+    """Build ``kind`` in ``mode`` and serve it until SIGTERM/SIGINT."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))  # loopback only; the OS picks the port
+    port = sock.getsockname()[1]
+    app, started = _BUILDERS[kind](mode, port, args)
+    config = uvicorn.Config(
+        app, loop="uvloop", http="httptools", log_level="warning", access_log=False, lifespan="on", workers=1
+    )
+
+    async def on_started() -> None:
+        tokens = await started()
+        ready = {"url": f"http://127.0.0.1:{port}/mcp", "pid": os.getpid(), "kind": kind, "mode": mode}
+        tmp = args.ready.with_suffix(".tmp")
+        tmp.write_text(json.dumps(ready | {"tokens": tokens}))
+        tmp.rename(args.ready)  # atomically: the launcher never reads half a file
+
+    server = _AnnouncingServer(config, on_started)
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(server.serve(sockets=[sock]))
+
+
+def serve_sdk_stdio() -> None:
+    """The bare SDK server over stdin/stdout (the stdio comparison's reference)."""
+    from mcp.server.mcpserver import MCPServer
+
+    server = MCPServer("bench-sdk-stdio", log_level="WARNING")
+    server.tool()(check_order_status)
+    server.run("stdio")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=[*KINDS, "sdk-stdio"])
+    parser.add_argument("mode", choices=MODES)
+    parser.add_argument("--ready", type=Path, help="file to write {url, pid, tokens} to once serving")
+    parser.add_argument("--tokens", type=int, default=0, help="bearer tokens to mint (one per session)")
+    parser.add_argument("--data-dir", type=Path, help="Drawbridge's data directory (SQLite, audit)")
+    args = parser.parse_args()
+    logging.getLogger("mcp").setLevel(logging.WARNING)
+    if args.kind == "sdk-stdio":
+        serve_sdk_stdio()
+        return
+    if args.ready is None:
+        sys.exit("--ready is required for HTTP servers")
+    serve_http(args.kind, args.mode, args)
+
+
+if __name__ == "__main__":
+    main()
