@@ -13,6 +13,7 @@ import structlog
 from argon2 import PasswordHasher
 from mcp.server.mcpserver import MCPServer
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.sdk._logs import LoggerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
@@ -22,7 +23,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from drawbridge.audit import AuditStore, AuditUnavailable, AuditWriter
+from drawbridge.audit import AuditStore, AuditUnavailable, AuditWriter, JsonlSink, RecordSink
+from drawbridge.audit.otel import otlp_log_sink
 from drawbridge.auth_server.audit import AuthAudit
 from drawbridge.auth_server.browser import Browser
 from drawbridge.auth_server.client_metadata import build_client_metadata_resolver
@@ -100,6 +102,7 @@ class Components:
     policy: CedarPolicyEngine | None
     audit: AuditWriter
     limits: RateLimits
+    audit_logs: LoggerProvider | None = None  # shut down after the writer stops, so its last records are exported
 
 
 def build_components(
@@ -124,9 +127,7 @@ def build_components(
     # The MCP server's own confidential client, for RFC 8693 exchanges (a per-process secret unless configured).
     exchange_secret = _exchange_secret(settings)
     limits = RateLimits(settings.rate_limits)
-    audit = AuditWriter.from_settings(
-        AuditStore(engine, clock=clock, retention_days=settings.audit.retention_days), settings.audit
-    )
+    audit, log_provider = _audit_writer(settings, engine, clock)
     auth_server = _build_auth_server(
         settings,
         AuthServerConfig.from_settings(
@@ -168,7 +169,30 @@ def build_components(
         policy=policy,
         audit=audit,
         limits=limits,
+        audit_logs=log_provider,
     )
+
+
+def _audit_writer(settings: Settings, engine: AsyncEngine, clock: Clock) -> tuple[AuditWriter, LoggerProvider | None]:
+    """The audit writer, with its extra sinks: the JSON-lines file and, when asked, OpenTelemetry logs."""
+    store = AuditStore(engine, clock=clock, retention_days=settings.audit.retention_days)
+    config = settings.audit
+    if not config.otel_logs:
+        return AuditWriter.from_settings(store, config), None
+    endpoint = settings.telemetry.otlp_endpoint
+    if endpoint is None:
+        raise ConfigError("invalid config: audit.otel_logs needs telemetry.otlp_endpoint")
+    sink, provider = otlp_log_sink(endpoint, settings.telemetry.service_name)
+    sinks: list[RecordSink] = [*([JsonlSink(config.jsonl_path)] if config.jsonl_path else []), sink]
+    writer = AuditWriter(
+        store,
+        stream=config.stream,
+        max_batch=config.max_batch,
+        write_timeout=config.write_timeout_seconds,
+        fail_closed=config.fail_closed,
+        sinks=sinks,
+    )
+    return writer, provider
 
 
 @dataclass(frozen=True)
@@ -410,6 +434,8 @@ def build_app(settings: Settings, *, clock: Clock | None = None, mcp_options: Mc
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await components.audit.stop()  # commits what was accepted, before the engine goes
+            if components.audit_logs is not None:
+                components.audit_logs.shutdown()
             await components.http.aclose()
             await components.engine.dispose()
 

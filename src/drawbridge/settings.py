@@ -322,6 +322,10 @@ class AuditSettings(_Section):
     jsonl_path: Path | None = Field(
         default=None, description="Also append every committed event to this JSON-lines file (an off-database copy)."
     )
+    otel_logs: bool = Field(
+        default=False,
+        description="Also export every committed event as an OpenTelemetry log record to [telemetry] otlp_endpoint.",
+    )
 
 
 class IdentitySettings(_Section):

@@ -18,7 +18,10 @@ import pytest
 from mcp.shared.exceptions import MCPError
 from sqlalchemy import text
 
+from drawbridge.app import build_components
 from drawbridge.audit import AuditQuery, AuditRecord, AuditStore
+from drawbridge.errors import ConfigError
+from drawbridge.settings import Settings
 from drawbridge.storage.database import create_engine
 from drawbridge.testing import FrozenClock
 from tests.auth_server.oauth_flow import REDIRECT_URI, Flow, add_user
@@ -281,3 +284,16 @@ async def test_fail_open_runs_calls_unrecorded_when_configured(
 
     assert not write.is_error
     assert WRITES[-1][1:] == (11, "fail open")
+
+
+def test_otel_log_export_needs_an_otlp_endpoint(make_settings: Callable[..., Settings]) -> None:
+    with pytest.raises(ConfigError, match=r"audit\.otel_logs needs telemetry\.otlp_endpoint"):
+        build_components(make_settings(audit={"otel_logs": True}))
+
+
+def test_otel_log_export_adds_a_log_sink_the_app_shuts_down(make_settings: Callable[..., Settings]) -> None:
+    components = build_components(
+        make_settings(audit={"otel_logs": True}, telemetry={"otlp_endpoint": "http://127.0.0.1:9"})
+    )
+    assert components.audit_logs is not None  # built, not yet connected: nothing is sent before an event
+    components.audit_logs.shutdown()

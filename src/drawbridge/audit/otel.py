@@ -125,9 +125,10 @@ def _nanoseconds(seconds: float) -> int:
 
 
 def _trace_context(trace_id: str | None) -> Context:
-    # Always an explicit context: without one the SDK takes the current span's, which is the writer task's, not the
-    # event's request. The span id is unknown (the event records only the trace), so it stays invalid.
+    # Always a context holding a span, even an invalid one: given none (or an empty one) the SDK takes the current
+    # span's trace, which is the writer task's, not the event's request. The span id is unknown (the event records
+    # only the trace), so it stays invalid.
     span = INVALID_SPAN
     if trace_id is not None and _TRACE_ID.fullmatch(trace_id) and int(trace_id, 16):
         span = NonRecordingSpan(SpanContext(trace_id=int(trace_id, 16), span_id=INVALID_SPAN_ID, is_remote=True))
-    return Context()
+    return trace.set_span_in_context(span, Context())
