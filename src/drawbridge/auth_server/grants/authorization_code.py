@@ -7,7 +7,6 @@ redirect (the code is bound to both); interception (the PKCE verifier must match
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +14,7 @@ from drawbridge.auth_server import pkce
 from drawbridge.auth_server.context import AuthServer
 from drawbridge.auth_server.digests import digest
 from drawbridge.auth_server.errors import InvalidGrant, InvalidRequest
-from drawbridge.auth_server.grants.issue import active_user, check_resource, issue_tokens
+from drawbridge.auth_server.grants.issue import active_user, check_resource, issue_tokens, new_family_id
 from drawbridge.auth_server.models import Client
 from drawbridge.keys.access_token import new_token_id
 from drawbridge.storage.repositories import AuthorizationCodeRecord
@@ -33,7 +32,7 @@ class AuthorizationCodeGrant:
             raise InvalidRequest("code is required")
         # The ids of what this redemption will mint are recorded atomically with spending the code, so a replay
         # racing it can revoke them even before they exist.
-        family_id, jti = secrets.token_urlsafe(18), new_token_id()
+        family_id, jti = new_family_id(), new_token_id()
         record = await self._consume(code, family_id=family_id, jti=jti)
         if record.client_id != client.client_id:
             raise InvalidGrant("the code was issued to another client")

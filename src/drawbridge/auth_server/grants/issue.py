@@ -24,6 +24,11 @@ class Issued:
     family_id: str | None
 
 
+def new_family_id() -> str:
+    """A fresh refresh-token family id (random, 144 bits)."""
+    return secrets.token_urlsafe(18)
+
+
 async def issue_tokens(
     server: AuthServer,
     client: Client,
@@ -58,7 +63,7 @@ async def issue_tokens(
     }
     if "refresh_token" in client.grant_types:
         now = server.clock.now()
-        family_id = family_id or secrets.token_urlsafe(18)
+        family_id = family_id or new_family_id()
         if new_family:
             await server.grants.add_family(family_id, client.client_id, user.id, now)
         refresh = "drt_" + secrets.token_urlsafe(32)
