@@ -37,9 +37,10 @@ from drawbridge.auth_server.registration import ClientRegistrar
 from drawbridge.auth_server.routes import PUBLIC_CORS, auth_server_routes
 from drawbridge.clock import Clock, SystemClock
 from drawbridge.edge.body_limit import BodyLimitMiddleware
+from drawbridge.edge.header_limit import HeaderLimitMiddleware
 from drawbridge.edge.headers import SecurityHeadersMiddleware
 from drawbridge.edge.limits_middleware import AddressRateLimitMiddleware
-from drawbridge.edge.rate_limit import RateLimits
+from drawbridge.edge.rate_limit import LimiterUnavailable, RateLimits
 from drawbridge.errors import ConfigError
 from drawbridge.exchange import DownstreamApis, TokenExchanger
 from drawbridge.exchange.client import Api
@@ -437,6 +438,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None, mcp_options: Mc
             if components.audit_logs is not None:
                 components.audit_logs.shutdown()
             await components.http.aclose()
+            await components.limits.aclose()
             await components.engine.dispose()
 
     tracing = configure_tracing(settings.telemetry)
@@ -445,6 +447,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None, mcp_options: Mc
     metrics_on = configure_metrics(settings.telemetry)
     middleware = [
         Middleware(SecurityHeadersMiddleware, hsts=settings.base_url.startswith("https://")),
+        Middleware(HeaderLimitMiddleware, max_bytes=settings.server.max_header_bytes),
         *_edge_limits(settings, components.limits),
         Middleware(
             BodyLimitMiddleware,
@@ -473,7 +476,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None, mcp_options: Mc
         ],
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers={AuditUnavailable: _audit_unavailable},
+        exception_handlers={AuditUnavailable: _audit_unavailable, LimiterUnavailable: _limiter_unavailable},
     )
     app.state.components = components
     return app
@@ -497,6 +500,15 @@ async def _audit_unavailable(_request: Request, _exc: Exception) -> Response:
     """Fail closed: what could not be recorded did not happen, as far as the client is told (retry later)."""
     return JSONResponse(
         {"error": "temporarily_unavailable", "error_description": "the audit trail is unavailable; try again later"},
+        status_code=503,
+        headers={"Retry-After": "5", "Cache-Control": "no-store"},
+    )
+
+
+async def _limiter_unavailable(_request: Request, _exc: Exception) -> Response:
+    """Fail closed: without its counters, a limited endpoint refuses rather than letting everything through."""
+    return JSONResponse(
+        {"error": "temporarily_unavailable", "error_description": "rate limiting is unavailable; try again later"},
         status_code=503,
         headers={"Retry-After": "5", "Cache-Control": "no-store"},
     )

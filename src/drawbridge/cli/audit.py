@@ -130,7 +130,7 @@ def purge(
     older_than_days: Annotated[
         int | None,
         typer.Option(
-            "--older-than-days", min=1, help="Age in days [default: audit.retention_days].", show_default=False
+            "--older-than-days", min=1, help="Age in days \\[default: audit.retention_days].", show_default=False
         ),
     ] = None,
     config: ConfigFile = None,

@@ -16,7 +16,7 @@ DataDir = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
-        help="Directory for the SQLite database and other state [default: ./drawbridge-data].",
+        help="Directory for the SQLite database and other state \\[default: ./drawbridge-data].",
         show_default=False,
     ),
 ]

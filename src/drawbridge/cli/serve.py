@@ -21,8 +21,8 @@ def serve(
     *,
     config: ConfigFile = None,
     data_dir: DataDir = None,
-    host: Annotated[str | None, typer.Option(help="Address to listen on [default: 127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on [default: 8000].")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on \\[default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on \\[default: 8000].")] = None,
     public_url: Annotated[
         str | None, typer.Option(help="External https base URL, when behind a proxy or on another name.")
     ] = None,
@@ -30,10 +30,10 @@ def serve(
     ssl_certfile: Annotated[Path | None, typer.Option(help="PEM certificate: serve TLS directly.")] = None,
     ssl_keyfile: Annotated[Path | None, typer.Option(help="PEM private key for --ssl-certfile.")] = None,
     toolset: Annotated[
-        str | None, typer.Option(help="module:function building the Toolset to serve [default: the demo].")
+        str | None, typer.Option(help="module:function building the Toolset to serve \\[default: the demo].")
     ] = None,
     stdio: Annotated[
-        bool, typer.Option("--stdio", help="Serve MCP on stdin/stdout for one local user (identity from [stdio]).")
+        bool, typer.Option("--stdio", help="Serve MCP on stdin/stdout for one local user (identity from \\[stdio]).")
     ] = False,
 ) -> None:
     """Serve the authorization server and the MCP endpoint (SQLite and fresh keys by default)."""

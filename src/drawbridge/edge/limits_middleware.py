@@ -34,7 +34,10 @@ class AddressRateLimitMiddleware:
         self.html_paths = html_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = self.rules.get((scope.get("method", ""), scope.get("path", ""))) if scope["type"] == "http" else None
+        method = scope.get("method", "")
+        # HEAD is served by the GET route: it must count as a GET, or it is a way around the limit.
+        key = ("GET" if method == "HEAD" else method, scope.get("path", ""))
+        limit = self.rules.get(key) if scope["type"] == "http" else None
         if limit is None:
             await self.app(scope, receive, send)
             return

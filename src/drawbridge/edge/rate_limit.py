@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import redis.asyncio
 import structlog
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -78,18 +79,25 @@ class RateLimits:
 
     def __init__(self, settings: RateLimitSettings) -> None:
         self.settings = settings
-        self._storage: Storage = (
-            RedisStorage(
+        self._pool: redis.asyncio.ConnectionPool | None = None
+        self._storage: Storage = MemoryStorage()
+        if settings.storage_url:
+            # Our own pool, so shutdown can close its connections (limits has no close of its own).
+            self._pool = redis.asyncio.ConnectionPool.from_url(
+                settings.storage_url, socket_timeout=2.0, socket_connect_timeout=2.0
+            )
+            self._storage = RedisStorage(
                 "async+" + settings.storage_url,
                 implementation="redispy",
                 key_prefix=settings.key_prefix,
                 wrap_exceptions=True,
-                socket_timeout=2.0,
-                socket_connect_timeout=2.0,
+                connection_pool=self._pool,  # type: ignore[arg-type]  # passed through to redis.asyncio.Redis
             )
-            if settings.storage_url
-            else MemoryStorage()
-        )
+
+    async def aclose(self) -> None:
+        """Close the Redis connections (a no-op in memory)."""
+        if self._pool is not None:
+            await self._pool.aclose()
 
     def limit(self, name: str, rate: str) -> RateLimit:
         return RateLimit(name, rate, storage=self._storage, strategy=self.settings.strategy)
