@@ -435,6 +435,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None, mcp_options: Mc
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await components.audit.stop()  # commits what was accepted, before the engine goes
+            components.audit.dispose()
             if components.audit_logs is not None:
                 components.audit_logs.shutdown()
             await components.http.aclose()

@@ -7,20 +7,22 @@ prefix, leaving an anchor. Appends are serialised per stream by locking the stre
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import Engine, Update, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from drawbridge.audit.chain import link, stored_fields
 from drawbridge.audit.events import AuditEvent
 from drawbridge.audit.retention import Anchor, purge
-from drawbridge.audit.transactions import lock_head, unavailable_on_failure, write_transaction
+from drawbridge.audit.transactions import lock_head, lock_head_sync, unavailable_on_failure, write_transaction
 from drawbridge.audit.verify import Verification, verify
 from drawbridge.clock import Clock
+from drawbridge.storage.database import sqlite_sync_engine
 from drawbridge.storage.tables import audit_events, audit_heads
 
 DEFAULT_STREAM = "main"
@@ -78,6 +80,7 @@ class AuditStore:
 
     def __init__(self, engine: AsyncEngine, *, clock: Clock, retention_days: int = 365) -> None:
         self._engine = engine
+        self._sync_engine = sqlite_sync_engine(engine)
         self._clock = clock
         self._retention_days = retention_days
 
@@ -89,19 +92,34 @@ class AuditStore:
         """
         if not events:
             return []
+        if self._sync_engine is not None:
+            return await asyncio.to_thread(self._append_sqlite, self._sync_engine, events, stream)
         with unavailable_on_failure("append"):
             async with write_transaction(self._engine) as conn:
-                seq, prev_hash = await lock_head(conn, stream)
-                rows = []
-                for event in events:
-                    seq += 1
-                    rows.append(link(stored_fields(event), stream=stream, seq=seq, prev_hash=prev_hash))
-                    prev_hash = rows[-1]["hash"]
+                rows = _linked(events, stream, *await lock_head(conn, stream))
                 await conn.execute(insert(audit_events), rows)
-                await conn.execute(
-                    update(audit_heads).where(audit_heads.c.stream == stream).values(seq=seq, hash=prev_hash)
-                )
+                await conn.execute(_move_head(stream, rows[-1]))
         return [_record(row) for row in rows]
+
+    @staticmethod
+    def _append_sqlite(engine: Engine, events: Sequence[AuditEvent], stream: str) -> list[AuditRecord]:
+        """The same transaction on SQLite, in one worker thread: one hop instead of one per statement."""
+        with unavailable_on_failure("append"), engine.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock first, so no other writer reads this head
+            try:
+                rows = _linked(events, stream, *lock_head_sync(conn, stream))
+                conn.execute(insert(audit_events), rows)
+                conn.execute(_move_head(stream, rows[-1]))
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        return [_record(row) for row in rows]
+
+    def dispose(self) -> None:
+        """Close the SQLite worker connections (the async engine is the application's to dispose)."""
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
 
     async def search(self, query: AuditQuery) -> list[AuditRecord]:
         """The events matching ``query``, oldest first.
@@ -148,6 +166,20 @@ class AuditStore:
         now = self._clock.now()
         cut_off = older_than if older_than is not None else now - self._retention_days * _DAY
         return await purge(self._engine, older_than=cut_off, now=now)
+
+
+def _linked(events: Sequence[AuditEvent], stream: str, seq: int, prev_hash: str) -> list[dict[str, Any]]:
+    """The rows for ``events`` appended after ``(seq, prev_hash)``, each hashed over its predecessor's hash."""
+    rows = []
+    for event in events:
+        seq += 1
+        rows.append(link(stored_fields(event), stream=stream, seq=seq, prev_hash=prev_hash))
+        prev_hash = rows[-1]["hash"]
+    return rows
+
+
+def _move_head(stream: str, last: dict[str, Any]) -> Update:
+    return update(audit_heads).where(audit_heads.c.stream == stream).values(seq=last["seq"], hash=last["hash"])
 
 
 def _record(row: dict[str, Any]) -> AuditRecord:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Executable, Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -53,14 +53,31 @@ async def lock_head(conn: AsyncConnection, stream: str) -> tuple[int, str]:
     A stream's first append creates the head at ``(0, GENESIS_HASH)``; when two processes race to create it, the
     loser's insert does nothing and its ``SELECT … FOR UPDATE`` waits for the winner's commit.
     """
-    query = select(audit_heads.c.seq, audit_heads.c.hash).where(audit_heads.c.stream == stream).with_for_update()
-    row = (await conn.execute(query)).first()
+    row = (await conn.execute(_head(stream))).first()
     if row is None:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        create = dialect.insert(audit_heads).values(stream=stream, seq=0, hash=GENESIS_HASH)
-        await conn.execute(create.on_conflict_do_nothing(index_elements=[audit_heads.c.stream]))
-        row = (await conn.execute(query)).one()
+        await conn.execute(_create_head(conn.dialect.name, stream))
+        row = (await conn.execute(_head(stream))).one()
     return int(row.seq), str(row.hash)
+
+
+def lock_head_sync(conn: Connection, stream: str) -> tuple[int, str]:
+    """:func:`lock_head` on a synchronous connection (SQLite appends, run in a worker thread)."""
+    row = conn.execute(_head(stream)).first()
+    if row is None:
+        conn.execute(_create_head(conn.dialect.name, stream))
+        row = conn.execute(_head(stream)).one()
+    return int(row.seq), str(row.hash)
+
+
+def _head(stream: str) -> Select[tuple[int, str]]:
+    return select(audit_heads.c.seq, audit_heads.c.hash).where(audit_heads.c.stream == stream).with_for_update()
+
+
+def _create_head(dialect_name: str, stream: str) -> Executable:
+    values = {"stream": stream, "seq": 0, "hash": GENESIS_HASH}
+    if dialect_name == "postgresql":
+        return postgresql.insert(audit_heads).values(values).on_conflict_do_nothing(index_elements=["stream"])
+    return sqlite.insert(audit_heads).values(values).on_conflict_do_nothing(index_elements=["stream"])
 
 
 @contextmanager

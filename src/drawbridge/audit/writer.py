@@ -96,6 +96,10 @@ class AuditWriter:
         await asyncio.wait([self._task])
         self._task = None
 
+    def dispose(self) -> None:
+        """Release the store's own connections (after :meth:`stop`)."""
+        self._store.dispose()
+
     async def record(self, event: AuditEvent) -> None:
         """Return once ``event`` is committed.
 

@@ -97,5 +97,6 @@ async def _serve_stdio(settings: Settings) -> None:
             await server.run_stdio_async()
         finally:
             await components.audit.stop()
+            components.audit.dispose()
     finally:
         await components.engine.dispose()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Engine, event, text
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -34,6 +35,22 @@ def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def sqlite_sync_engine(engine: AsyncEngine) -> Engine | None:
+    """A synchronous twin of a SQLite engine (same file and pragmas), or None for other backends.
+
+    For work that makes several statements in one transaction on the hot path (audit appends): through aiosqlite
+    each statement is a hop to the driver's thread and back; on a sync connection run in one worker thread the
+    whole transaction is a single hop.
+    """
+    if engine.url.get_backend_name() != "sqlite":
+        return None
+    sync = create_sync_engine(
+        engine.url.set(drivername="sqlite"), connect_args={"check_same_thread": False}, pool_size=1, max_overflow=4
+    )
+    event.listen(sync, "connect", _sqlite_pragmas)
+    return sync
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
