@@ -34,8 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
-
-from bench.raw_client import RawSession
+from raw_client import RawSession
 
 TOOL = "check_order_status"
 ARGUMENTS = {"order_id": 2}
@@ -94,18 +93,18 @@ def _failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-async def _session(
-    opener: Opener, url: str, token: str | None, mode: str, tally: Tally, window: Window
-) -> None:
+async def _session(opener: Opener, url: str, token: str | None, mode: str, *, tally: Tally, window: Window) -> None:
     started = time.perf_counter()
+    opened = False
     try:
         async with opener(url, token, mode) as call:
             tally.open_ms.append((time.perf_counter() - started) * 1000)
+            opened = True
             window.opened()
             await window.start.wait()
             await _call_until(call, tally, window)
     except Exception as exc:  # noqa: BLE001 -- every failure of a session is counted, none may stop the others
-        if window.start.is_set():
+        if opened:
             tally.failures[_failure(exc)] += 1
         else:
             tally.open_failures += 1
@@ -163,7 +162,14 @@ async def run(ready: dict[str, Any], mode: str, sessions: int, duration: float, 
     opening = time.perf_counter()
     tasks = [
         asyncio.ensure_future(
-            _session(OPENERS[client], ready["url"], tokens[i % len(tokens)] if tokens else None, mode, tally, window)
+            _session(
+                OPENERS[client],
+                ready["url"],
+                tokens[i % len(tokens)] if tokens else None,
+                mode,
+                tally=tally,
+                window=window,
+            )
         )
         for i in range(sessions)
     ]

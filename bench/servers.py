@@ -1,6 +1,6 @@
 """The three HTTP servers the benchmark compares, one per process, plus the bare SDK over stdio.
 
-``python bench/servers.py KIND MODE --ready FILE [--tokens N] [--data-dir DIR]``
+``python bench/servers.py KIND MODE --ready FILE [--tokens N] [--data-dir DIR] [--variant NAME]``
 
 - ``drawbridge``: the demo toolset behind every layer (JWT auth, Cedar policy, masking, audit to SQLite), built
   by :func:`drawbridge.app.build_app` from :func:`drawbridge.settings.load_settings`; tokens are minted by the
@@ -8,6 +8,8 @@
 - ``sdk``: the official ``mcp`` SDK's ``MCPServer`` with no auth and a static tool of the same shape.
 - ``fastmcp``: FastMCP with its ``JWTVerifier`` (ES256); tokens are minted here with a key made at start-up.
 - ``sdk-stdio``: the bare SDK server on stdin/stdout (MODE ignored), for the stdio comparison.
+
+``--variant`` switches Drawbridge layers off for the cost breakdown (:data:`VARIANTS`); the benchmark runs ``full``.
 
 MODE is ``stateful`` (sessions, SSE responses: the SDK's defaults) or ``stateless`` (no sessions, JSON responses).
 Every HTTP server listens on 127.0.0.1 on a port the OS picks, under uvicorn with the same settings (one worker,
@@ -28,10 +30,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from pydantic import BaseModel
 from starlette.types import ASGIApp
+
+if TYPE_CHECKING:
+    from drawbridge.settings import Settings
 
 KINDS = ("drawbridge", "sdk", "fastmcp")
 MODES = ("stateful", "stateless")
@@ -56,15 +62,15 @@ class OrderStatus(BaseModel):
     tracking_number: str | None
 
 
-_STATIC = OrderStatus(
+_STATIC = OrderStatus(  # what the seeded demo answers for order 2
     order_id=2,
     status="delivered",
-    placed_at=date(2026, 1, 5),
-    shipped_at=date(2026, 1, 6),
-    delivered_at=date(2026, 1, 8),
-    item_count=3,
-    total="£42.50",
-    tracking_number="RM123456785GB",
+    placed_at=date(2025, 12, 1),
+    shipped_at=date(2025, 12, 3),
+    delivered_at=date(2025, 12, 5),
+    item_count=2,
+    total="£84.98",
+    tracking_number="JD397796570GB",
 )
 
 
@@ -135,25 +141,47 @@ def _fastmcp(mode: str, port: int, args: argparse.Namespace) -> tuple[ASGIApp, S
     return app, started
 
 
+# Drawbridge variants for the cost breakdown (bench/profile_server.py); the benchmark itself runs "full".
+_STATIC_TOOL = {"mcp": {"toolset": "static_demo:toolset"}}
+VARIANTS: dict[str, dict[str, Any]] = {
+    "full": {},
+    # Every layer on; the demo tool and its policy target loader answer from memory instead of SQLite.
+    "static-tool": _STATIC_TOOL,
+    "static-tool, no policy": _STATIC_TOOL | {"policy": {"enabled": False}},
+    "static-tool, no masking": _STATIC_TOOL | {"masking": {"enabled": False}},
+    "static-tool, no rate limits": _STATIC_TOOL | {"rate_limits": {"enabled": False}},
+    # What cannot be switched off: JWT auth, the guard's validation, the audit trail, the edge middleware.
+    "static-tool, auth and audit only": _STATIC_TOOL
+    | {"policy": {"enabled": False}, "masking": {"enabled": False}, "rate_limits": {"enabled": False}},
+}
+
+
+def _drawbridge_settings(mode: str, port: int, args: argparse.Namespace) -> Settings:
+    from drawbridge.settings import load_settings
+
+    overrides: dict[str, Any] = {
+        "data_dir": str(args.data_dir),
+        "server": {"dev": True, "host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}"},
+        "mcp": {"toolset": "drawbridge.demo:toolset", "stateless": mode == "stateless"}
+        | {"json_response": mode == "stateless"},
+        # As the test suite: EC keys and argon2 at its minimum cost only make start-up cheap.
+        "keys": {"algorithm": "ES256"},
+        "identity": {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1},
+        "tokens": {"access_token_ttl": 3600},
+        # The limiter stays on (its cost is measured) with limits no benchmark session reaches: the defaults
+        # (600/minute per user) would answer a single session's back-to-back calls with 429.
+        "rate_limits": {"mcp_per_user": "1000000/minute", "mcp_per_client": "10000000/minute"},
+    }
+    for section, values in VARIANTS[args.variant].items():
+        overrides[section] = overrides.get(section, {}) | values
+    return load_settings(None, {}, overrides)
+
+
 def _drawbridge(mode: str, port: int, args: argparse.Namespace) -> tuple[ASGIApp, Started]:
     from drawbridge.app import build_app
-    from drawbridge.settings import load_settings
     from drawbridge.telemetry.logging import configure_logging
 
-    settings = load_settings(
-        None,
-        {},
-        {
-            "data_dir": str(args.data_dir),
-            "server": {"dev": True, "host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}"},
-            "mcp": {"toolset": "drawbridge.demo:toolset", "stateless": mode == "stateless"}
-            | {"json_response": mode == "stateless"},
-            # As the test suite: EC keys and argon2 at its minimum cost only make start-up cheap.
-            "keys": {"algorithm": "ES256"},
-            "identity": {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1},
-            "tokens": {"access_token_ttl": 3600},
-        },
-    )
+    settings = _drawbridge_settings(mode, port, args)
     configure_logging(settings.logging)  # as `drawbridge serve`: structured logs at INFO, to stderr
     app = build_app(settings)
     components = app.state.components
@@ -228,6 +256,7 @@ def main() -> None:
     parser.add_argument("--ready", type=Path, help="file to write {url, pid, tokens} to once serving")
     parser.add_argument("--tokens", type=int, default=0, help="bearer tokens to mint (one per session)")
     parser.add_argument("--data-dir", type=Path, help="Drawbridge's data directory (SQLite, audit)")
+    parser.add_argument("--variant", choices=tuple(VARIANTS), default="full", help="Drawbridge layers switched off")
     args = parser.parse_args()
     logging.getLogger("mcp").setLevel(logging.WARNING)
     if args.kind == "sdk-stdio":
