@@ -414,3 +414,27 @@ def test_repeat_callers_are_decided_on_their_current_roles_and_client(engine: Ce
         attributes=refund,
     )
     assert engine.decide(demoted) == Decision(False, ("unverified-clients-read-only",))
+
+
+def test_identical_requests_are_answered_from_the_cache_until_the_policies_change(
+    policy_dir: Path, engine: CedarPolicyEngine
+) -> None:
+    refund = _request(("refunds",), True, "call_tool", "request_refund", {"order_id": "o-1", "amount_pence": 100})
+    first = engine.decide(refund)
+    assert engine.decide(refund) is first  # the cached object itself
+
+    _touch(policy_dir / "refunds.cedar", "// refunds switched off\n")
+    assert engine.reload_if_changed() is True
+    assert first.allowed
+    assert not engine.decide(refund).allowed  # the cache went with the old policies
+
+
+def test_the_cache_keeps_a_boolean_apart_from_an_equal_integer(engine: CedarPolicyEngine) -> None:
+    """1 == True in Python; to Cedar a Long fits amount_pence and a Boolean does not."""
+    as_long = _request(("refunds",), True, "call_tool", "request_refund", {"order_id": "o-1", "amount_pence": 1})
+    as_bool = _request(("refunds",), True, "call_tool", "request_refund", {"order_id": "o-1", "amount_pence": True})
+
+    assert engine.decide(as_long).allowed
+    decision = engine.decide(as_bool)
+    assert not decision.allowed
+    assert decision.errors

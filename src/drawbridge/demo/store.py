@@ -218,6 +218,21 @@ class DemoStore:
             row = (await conn.execute(query.order_by(messages.c.received_at.desc()).limit(1))).first()
         return None if row is None else Message(**row._mapping)
 
+    async def order_with_owner(self, order_id: int) -> tuple[Order, str | None] | None:
+        """The order and the username that signs in as its customer (if any), in one query."""
+        query = (
+            select(orders, accounts.c.username)
+            .select_from(orders.outerjoin(accounts, accounts.c.customer_id == orders.c.customer_id))
+            .where(orders.c.id == order_id)
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        fields = dict(row._mapping)
+        owner = fields.pop("username")
+        return Order(**fields), owner
+
     async def account_of(self, customer_id: int) -> str | None:
         """The username that signs in as this customer, if any."""
         async with self._engine.connect() as conn:

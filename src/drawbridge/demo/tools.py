@@ -349,14 +349,14 @@ def _order_target(store: DemoStore, *, prefix: str = "order_") -> Target:
 
     async def load(values: Mapping[str, Any]) -> dict[str, AttributeValue] | None:
         raw = str(values.get("order_id", ""))
-        order = await store.get_order(int(raw)) if raw.isdigit() and 1 <= int(raw) <= MAX_ID else None
-        if order is None:
+        found = await store.order_with_owner(int(raw)) if raw.isdigit() and 1 <= int(raw) <= MAX_ID else None
+        if found is None:
             return None  # nothing to describe: policies that need these attributes deny
+        order, owner = found
         facts: dict[str, AttributeValue] = {
             f"{prefix}total_pence": order.total_pence,
             f"{prefix}customer_id": order.customer_id,
         }
-        owner = await store.account_of(order.customer_id)
         if owner is not None:
             facts[f"{prefix}owner"] = owner
         return facts

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import redis.asyncio
 import structlog
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -23,8 +23,11 @@ from limits.aio.strategies import (
 )
 
 from drawbridge.clock import SystemClock
-from drawbridge.errors import DrawbridgeError
+from drawbridge.errors import ConfigError, DrawbridgeError
 from drawbridge.settings import RateLimitSettings, RateStrategy
+
+if TYPE_CHECKING:
+    from redis.asyncio import ConnectionPool
 
 log = structlog.get_logger(__name__)
 
@@ -79,13 +82,17 @@ class RateLimits:
 
     def __init__(self, settings: RateLimitSettings) -> None:
         self.settings = settings
-        self._pool: redis.asyncio.ConnectionPool | None = None
+        self._pool: ConnectionPool | None = None
         self._storage: Storage = MemoryStorage()
         if settings.storage_url:
+            try:
+                from redis.asyncio import ConnectionPool
+            except ImportError as exc:
+                raise ConfigError(
+                    "rate_limits.storage_url needs the redis extra: pip install 'mcp-drawbridge[redis]'"
+                ) from exc
             # Our own pool, so shutdown can close its connections (limits has no close of its own).
-            self._pool = redis.asyncio.ConnectionPool.from_url(
-                settings.storage_url, socket_timeout=2.0, socket_connect_timeout=2.0
-            )
+            self._pool = ConnectionPool.from_url(settings.storage_url, socket_timeout=2.0, socket_connect_timeout=2.0)
             self._storage = RedisStorage(
                 "async+" + settings.storage_url,
                 implementation="redispy",

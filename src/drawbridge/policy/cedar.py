@@ -14,7 +14,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ log = structlog.get_logger(__name__)
 # A comment, a string (possibly unterminated), a statement end, or a run of anything else.
 _TOKEN = re.compile(r'//[^\n]*|"(?:[^"\\]|\\.)*"?|;|[^\s";/]+|/', re.DOTALL)
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+_DECISION_CACHE = 16_384  # entries per generation of policies; cleared whole when full
 
 Fingerprint = tuple[tuple[str, str], ...]
 
@@ -62,6 +63,7 @@ class _Loaded:
     fingerprint: Fingerprint
     loaded_at: float
     unmasked: dict[tuple[Principal, ClientInfo], frozenset[str]] = field(default_factory=dict, compare=False)
+    decisions: dict[Hashable, Decision] = field(default_factory=dict, compare=False)
 
 
 class CedarPolicyEngine:
@@ -122,8 +124,24 @@ class CedarPolicyEngine:
         return self._state.loaded_at
 
     def decide(self, request: PolicyRequest) -> Decision:
-        """Allow only if a permit matches, no forbid does, and nothing failed to evaluate."""
+        """Allow only if a permit matches, no forbid does, and nothing failed to evaluate.
+
+        A decision is a pure function of the serving policies and the request (principal, client, action, resource,
+        attributes: the schema has no clock or other outside input), so identical requests are answered from a
+        bounded cache that belongs to one generation of policies and goes with it on reload.
+        """
         state = self._state
+        key = _cache_key(request)
+        if key is not None and (cached := state.decisions.get(key)) is not None:
+            return cached
+        decision = self._decide(state, request)
+        if key is not None:
+            if len(state.decisions) >= _DECISION_CACHE:
+                state.decisions.clear()
+            state.decisions[key] = decision
+        return decision
+
+    def _decide(self, state: _Loaded, request: PolicyRequest) -> Decision:
         result, errors = self._evaluate(state, request)
         if result is None:
             return Decision(allowed=False, errors=errors)
@@ -302,6 +320,18 @@ class CedarPolicyEngine:
                 errors.append(f"argument {name!r} is not a Cedar {kind}")
             context[name] = value
         return context, tuple(errors)
+
+
+def _cache_key(request: PolicyRequest) -> Hashable | None:
+    """The request as a dict key, or None when an attribute value is not hashable (then it is not cached)."""
+    try:
+        # The type is part of the key: 1 == True in Python, but a Long and a Boolean are different to Cedar.
+        attributes = frozenset((name, type(value), value) for name, value in request.attributes.items())
+        key = (request.principal, request.client, request.action, request.resource, request.template, attributes)
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def _caller(principal: Principal, client: ClientInfo) -> list[dict[str, Any]]:

@@ -31,7 +31,10 @@ def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
             connect_args["server_settings"] = {"search_path": schema}
     else:
         raise ConfigError(f"unsupported database backend {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg")
-    engine = create_async_engine(parsed, connect_args=connect_args, pool_pre_ping=backend == "postgresql")
+    # SQLite: every aiosqlite connection is a thread; with the default pool (5 + 10 overflow) a burst opens and closes
+    # overflow connections, and their threads, per request. Keeping more connections open avoids that churn.
+    pool = {"pool_size": 20, "max_overflow": 10} if backend == "sqlite" else {}
+    engine = create_async_engine(parsed, connect_args=connect_args, pool_pre_ping=backend == "postgresql", **pool)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
