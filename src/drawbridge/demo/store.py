@@ -233,12 +233,6 @@ class DemoStore:
         owner = fields.pop("username")
         return Order(**fields), owner
 
-    async def account_of(self, customer_id: int) -> str | None:
-        """The username that signs in as this customer, if any."""
-        async with self._engine.connect() as conn:
-            query = select(accounts.c.username).where(accounts.c.customer_id == customer_id)
-            return (await conn.execute(query)).scalar_one_or_none()
-
     async def refund_for(self, order_id: int) -> Refund | None:
         """The refund requested for this order, if any (there is at most one)."""
         async with self._engine.connect() as conn:
