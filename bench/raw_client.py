@@ -78,6 +78,10 @@ class _Connection(asyncio.Protocol):
         self._transport.write(request)
         return self._waiter
 
+    @property
+    def closed(self) -> bool:
+        return self._transport is None or self._transport.is_closing()
+
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
@@ -171,6 +175,9 @@ class RawSession:
     async def _post(self, body: bytes, extra: list[bytes]) -> tuple[int, dict[bytes, bytes], bytes]:
         if self._conn is None:
             raise CallFailed("the session is not open")
+        if self._conn.closed:
+            # The server closed an idle keep-alive connection (uvicorn: after 5 s): reconnect, as HTTP clients do.
+            self._conn = await self._connect()
         headers = [b"Content-Type: application/json", b"Content-Length: " + str(len(body)).encode(), *extra]
         return await self._conn.send(self._request(b"POST", body, headers))
 
