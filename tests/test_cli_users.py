@@ -49,7 +49,7 @@ def _assert_one_line_error(result: subprocess.CompletedProcess[str]) -> None:
     ("command", "options"),
     [
         (["users"], ["add", "list", "disable", "enable"]),
-        (["users", "add"], ["NAME", "--role", "--password-stdin", "--data-dir", "--config", "--dev"]),
+        (["users", "add"], ["NAME", "--role", "--group", "--password-stdin", "--data-dir", "--config", "--dev"]),
         (["users", "list"], ["--json", "--data-dir", "--config", "--dev"]),
         (["users", "disable"], ["NAME", "--data-dir", "--config", "--dev"]),
         (["users", "enable"], ["NAME", "--data-dir", "--config", "--dev"]),
@@ -64,13 +64,16 @@ def test_help_describes_every_option(command: list[str], options: list[str]) -> 
 
 def test_add_reads_password_from_stdin_and_prints_the_new_id(tmp_path: Path) -> None:
     added = _users(
-        tmp_path, "add", "dana", "--role", "admin", "--role", "reader", "--password-stdin", input=PASSWORD + "\n"
+        tmp_path,
+        *("add", "dana", "--role", "admin", "--role", "reader", "--group", "uk", "--password-stdin"),
+        input=PASSWORD + "\n",
     )
     assert added.returncode == 0, added.stderr
     assert PASSWORD not in added.stdout + added.stderr
 
     dana = _listed(tmp_path)["dana"]
-    assert dana == {"id": added.stdout.strip(), "username": "dana", "roles": ["admin", "reader"], "disabled": False}
+    expected = {"id": added.stdout.strip(), "username": "dana", "roles": ["admin", "reader"], "groups": ["uk"]}
+    assert dana == {**expected, "disabled": False}
 
 
 def test_add_prompts_twice_for_a_hidden_password_without_password_stdin(tmp_path: Path) -> None:

@@ -220,3 +220,21 @@ async def test_created_at_comes_from_the_clock(engine: AsyncEngine, clock: Froze
     async with engine.connect() as conn:
         created_at = (await conn.execute(select(users.c.created_at))).scalar_one()
     assert created_at == clock.now()
+
+
+async def test_groups_are_stored_once_each_and_listed(engine: AsyncEngine, clock: FrozenClock) -> None:
+    directory = _directory(engine, clock)
+    added = await directory.add_user("alice", PASSWORD, ["support"], ["uk", "night-shift", "uk"])
+
+    assert added.groups == ("uk", "night-shift")
+    assert [u.groups for u in await directory.list_users()] == [("uk", "night-shift")]
+    assert (await directory.authenticate("alice", PASSWORD)) == added
+
+
+@pytest.mark.parametrize("groups", [["UK"], ["uk team"], [""]])
+async def test_invalid_group_is_refused_and_nothing_written(
+    engine: AsyncEngine, clock: FrozenClock, groups: list[str]
+) -> None:
+    with pytest.raises(InvalidRole, match="invalid role"):
+        await _directory(engine, clock).add_user("alice", PASSWORD, ["support"], groups)
+    assert await _count_users(engine) == 0

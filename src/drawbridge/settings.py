@@ -214,6 +214,7 @@ class StdioSettings(_Section):
     client_id: str = "stdio"
     scopes: tuple[str, ...] = ("orders:read",)
     roles: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
     username: str | None = None
 
 

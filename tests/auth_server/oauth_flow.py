@@ -46,12 +46,14 @@ def query_of(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 
-async def add_user(settings: Settings, clock: FrozenClock, username: str, roles: tuple[str, ...] = ()) -> str:
+async def add_user(
+    settings: Settings, clock: FrozenClock, username: str, roles: tuple[str, ...] = (), groups: tuple[str, ...] = ()
+) -> str:
     """Create a user directly in the server's database; return its id."""
     engine: AsyncEngine = create_engine(settings.database_url, schema=settings.storage.schema_name)
     try:
         user = await UserDirectory(SqlUserRepository(engine), clock, hasher=CHEAP_HASHER).add_user(
-            username, PASSWORD, roles
+            username, PASSWORD, roles, groups
         )
     finally:
         await engine.dispose()

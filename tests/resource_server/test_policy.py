@@ -28,6 +28,7 @@ from drawbridge.errors import ConfigError
 from drawbridge.guard.access import DENIED_CALL, UNAVAILABLE_RESOURCE
 from drawbridge.policy import PolicyError
 from drawbridge.storage.database import create_engine
+from tests.auth_server.oauth_flow import Flow, add_user, jwt_claims
 from tests.conftest import LiveServer, SettingsFactory
 from tests.resource_server.helpers import VERIFIED_CLIENT, mcp_client, mint
 
@@ -353,3 +354,29 @@ async def test_a_broken_edit_keeps_the_previous_policies_serving(
         allowed = await _call_until_allowed(client, "request_refund", REFUND_6)
 
     assert allowed.is_error is False
+
+
+async def test_policies_see_the_groups_in_the_users_token(
+    live_server_factory: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    """Groups come from the directory into the token (``groups`` claim) and from there to ``principal.groups``."""
+    (tmp_path / "groups.cedar").write_text(
+        '@id("uk-team-looks-up")\n'
+        'permit (principal, action in [Action::"call_tool", Action::"list"], resource == Tool::"lookup_item")\n'
+        'when { principal.groups.contains("uk") };\n'
+    )
+    server = live_server_factory(policy={"directory": str(tmp_path)})
+    await add_user(server.settings, server.clock, "gwen", ("support",), groups=("uk",))
+    await add_user(server.settings, server.clock, "hugo", ("support",))
+    results = {}
+    for name in ("gwen", "hugo"):
+        async with server.client() as http:  # one browser each: a shared cookie jar would sign hugo in as gwen
+            flow = Flow(http, resource=server.settings.resource_url)
+            await flow.register()
+            tokens = await flow.sign_in(name, scope="orders:read")
+            assert jwt_claims(tokens["access_token"])["groups"] == (["uk"] if name == "gwen" else [])
+            async with mcp_client(server, tokens["access_token"]) as client:
+                results[name] = await client.call_tool("lookup_item", {"item_id": 1})
+
+    assert not results["gwen"].is_error
+    assert results["hugo"].is_error

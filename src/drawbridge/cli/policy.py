@@ -119,6 +119,7 @@ async def _caller(components: Components, username: str, client_id: str) -> Call
         client_id=client_id,
         scopes=frozenset(),
         roles=found.roles,
+        groups=found.groups,
         username=found.username,
         client_verified=verified_client_id(client_id),
     )

@@ -35,6 +35,12 @@ def add(
     role: Annotated[
         list[str] | None, typer.Option("--role", help="A role to grant; repeat for several.", show_default=False)
     ] = None,
+    group: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--group", help="A group to join (policies see principal.groups); repeat for several.", show_default=False
+        ),
+    ] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from stdin instead of prompting for it.")
     ] = False,
@@ -48,7 +54,7 @@ def add(
     """
     settings = settings_from(config, data_dir, server__dev=dev)
     password = _password_from_stdin() if password_stdin else _prompt_password()
-    user = _run(settings, lambda directory: directory.add_user(username, password, role or []))
+    user = _run(settings, lambda directory: directory.add_user(username, password, role or [], group or []))
     typer.echo(user.id)
 
 
@@ -59,7 +65,7 @@ def list_users(
     data_dir: DataDir = None,
     dev: Dev = False,
 ) -> None:
-    """List users: username, roles, whether disabled, id."""
+    """List users: username, roles, groups, whether disabled, id."""
     settings = settings_from(config, data_dir, server__dev=dev)
     users = _run(settings, lambda directory: directory.list_users())
     if as_json:
@@ -97,9 +103,11 @@ def _prompt_password() -> str:
 
 
 def _table(users: list[User]) -> Table:
-    table = Table("username", "roles", "disabled", "id")
+    table = Table("username", "roles", "groups", "disabled")
+    table.add_column("id", no_wrap=True, min_width=32)  # ids are copied from here: never cut
     for user in users:
-        table.add_row(user.username, ", ".join(user.roles), "yes" if user.disabled else "no", user.id)
+        disabled = "yes" if user.disabled else "no"
+        table.add_row(user.username, ", ".join(user.roles), ", ".join(user.groups), disabled, user.id)
     return table
 
 

@@ -35,7 +35,9 @@ def verified_client_id(client_id: str) -> bool:
 
 
 def principal_of(caller: Caller) -> Principal:
-    return Principal(user_id=caller.subject, roles=frozenset(caller.roles), username=caller.username)
+    return Principal(
+        user_id=caller.subject, roles=frozenset(caller.roles), groups=frozenset(caller.groups), username=caller.username
+    )
 
 
 def client_of(caller: Caller) -> ClientInfo:

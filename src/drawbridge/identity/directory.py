@@ -73,6 +73,7 @@ class User:
     username: str
     roles: tuple[str, ...]
     disabled: bool
+    groups: tuple[str, ...] = ()
 
 
 class UserDirectory:
@@ -93,18 +94,19 @@ class UserDirectory:
         self._hasher = hasher or PasswordHasher()
         self._dummy_hash: str | None = None
 
-    async def add_user(self, username: str, password: str, roles: Sequence[str]) -> User:
-        """Create an enabled user with a fresh random id; repeated roles are kept once.
+    async def add_user(self, username: str, password: str, roles: Sequence[str], groups: Sequence[str] = ()) -> User:
+        """Create an enabled user with a fresh random id; repeated roles and groups are kept once.
 
         Raises:
             InvalidUsername: the username does not match ``[A-Za-z0-9][A-Za-z0-9._@-]{0,127}``.
-            InvalidRole: a role does not match ``[a-z][a-z0-9_-]{0,63}``.
+            InvalidRole: a role or group does not match ``[a-z][a-z0-9_-]{0,63}``.
             WeakPassword: the password is outside 8 to 1024 characters.
             UserExists: the username is taken; nothing is written.
         """
         if not _USERNAME.fullmatch(username):
             raise InvalidUsername(f"invalid username {username!r}: use 1-128 letters, digits and . _ @ -")
         checked_roles = _checked_roles(roles)
+        checked_groups = _checked_roles(groups)
         if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
             raise WeakPassword(f"password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
         record = UserRecord(
@@ -114,12 +116,15 @@ class UserDirectory:
             roles=checked_roles,
             disabled=False,
             created_at=self._clock.now(),
+            groups=checked_groups,
         )
         try:
             await self._repository.add(record)
         except DuplicateError as exc:
             raise UserExists(f"user {username!r} already exists") from exc
-        log.info("user_added", user_id=record.id, username=username, roles=list(checked_roles))
+        log.info(
+            "user_added", user_id=record.id, username=username, roles=list(checked_roles), groups=list(checked_groups)
+        )
         return _user(record)
 
     async def authenticate(self, username: str, password: str) -> User | None:
@@ -194,4 +199,6 @@ def _checked_roles(roles: Sequence[str]) -> tuple[str, ...]:
 
 
 def _user(record: UserRecord) -> User:
-    return User(id=record.id, username=record.username, roles=record.roles, disabled=record.disabled)
+    return User(
+        id=record.id, username=record.username, roles=record.roles, disabled=record.disabled, groups=record.groups
+    )

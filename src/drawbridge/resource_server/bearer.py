@@ -120,6 +120,7 @@ def _access_token(token: str, claims: AccessTokenClaims) -> AccessToken:
         claims={
             "iss": claims.issuer,
             "roles": claims.raw.get("roles", []),
+            "groups": claims.raw.get("groups", []),
             "preferred_username": claims.raw.get("preferred_username"),
             "jti": claims.jwt_id,
         },

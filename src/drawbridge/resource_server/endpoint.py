@@ -55,6 +55,7 @@ def caller_from_token() -> Caller | None:
         client_id=token.client_id,
         scopes=frozenset(token.scopes),
         roles=tuple(claims.get("roles") or ()),
+        groups=tuple(claims.get("groups") or ()),
         username=claims.get("preferred_username"),
         client_verified=verified_client_id(token.client_id),
     )

@@ -34,6 +34,7 @@ def stdio_server(
         scopes=frozenset(settings.scopes),
         roles=settings.roles,
         username=settings.username,
+        groups=settings.groups,
         client_verified=True,
     )
     return MCPServer(

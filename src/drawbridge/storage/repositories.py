@@ -51,6 +51,7 @@ class UserRecord:
     roles: tuple[str, ...]
     disabled: bool
     created_at: float
+    groups: tuple[str, ...] = ()
 
 
 class UserRepository(Protocol):

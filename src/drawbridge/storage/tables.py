@@ -46,6 +46,7 @@ users = Table(
     Column("username", String(128), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
     Column("roles", JSON, nullable=False),
+    Column("groups", JSON, nullable=False, server_default="[]"),
     Column("disabled", Boolean, nullable=False),
     Column("created_at", Float, nullable=False),
 )

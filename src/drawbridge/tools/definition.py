@@ -40,6 +40,7 @@ class Caller:
     roles: tuple[str, ...] = ()
     username: str | None = None
     client_verified: bool = False  # the client proved who it is (a CIMD URL we fetched, or the local stdio user)
+    groups: tuple[str, ...] = ()
 
 
 AttributeType = Literal["String", "Long", "Boolean"]

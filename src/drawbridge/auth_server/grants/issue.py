@@ -52,7 +52,7 @@ async def issue_tokens(
         audience=resource,
         client_id=client.client_id,
         scopes=scopes,
-        extra={"roles": list(user.roles), "preferred_username": user.username},
+        extra={"roles": list(user.roles), "groups": list(user.groups), "preferred_username": user.username},
         jti=jti,
     )
     body: dict[str, Any] = {

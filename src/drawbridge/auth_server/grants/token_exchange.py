@@ -54,6 +54,7 @@ class TokenExchangeGrant:
             extra={
                 "act": {"sub": client.client_id},
                 "roles": subject.raw.get("roles", []),
+                "groups": subject.raw.get("groups", []),
                 "orig_client_id": subject.client_id,
             },
             ttl=target.token_ttl,

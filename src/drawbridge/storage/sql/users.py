@@ -29,6 +29,7 @@ class SqlUserRepository:
                         username=user.username,
                         password_hash=user.password_hash,
                         roles=list(user.roles),
+                        groups=list(user.groups),
                         disabled=user.disabled,
                         created_at=user.created_at,
                     )
@@ -70,4 +71,5 @@ def _record(row: Row[Any]) -> UserRecord:
         roles=tuple(row.roles),
         disabled=row.disabled,
         created_at=row.created_at,
+        groups=tuple(row.groups),
     )
