@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from drawbridge.audit import AuditStore, AuditUnavailable, AuditWriter, JsonlSink, RecordSink
+from drawbridge.audit import AuditStore, AuditUnavailable, AuditWriter
 from drawbridge.audit.otel import otlp_log_sink
 from drawbridge.auth_server.audit import AuthAudit
 from drawbridge.auth_server.browser import Browser
@@ -184,16 +184,7 @@ def _audit_writer(settings: Settings, engine: AsyncEngine, clock: Clock) -> tupl
     if endpoint is None:
         raise ConfigError("invalid config: audit.otel_logs needs telemetry.otlp_endpoint")
     sink, provider = otlp_log_sink(endpoint, settings.telemetry.service_name)
-    sinks: list[RecordSink] = [*([JsonlSink(config.jsonl_path)] if config.jsonl_path else []), sink]
-    writer = AuditWriter(
-        store,
-        stream=config.stream,
-        max_batch=config.max_batch,
-        write_timeout=config.write_timeout_seconds,
-        fail_closed=config.fail_closed,
-        sinks=sinks,
-    )
-    return writer, provider
+    return AuditWriter.from_settings(store, config, extra_sinks=[sink]), provider
 
 
 @dataclass(frozen=True)

@@ -65,9 +65,11 @@ class AuditWriter:
         self._accepting = False
 
     @classmethod
-    def from_settings(cls, store: AuditStore, settings: AuditSettings) -> AuditWriter:
-        """A writer configured by the ``[audit]`` section."""
-        sinks = [JsonlSink(settings.jsonl_path)] if settings.jsonl_path is not None else []
+    def from_settings(
+        cls, store: AuditStore, settings: AuditSettings, *, extra_sinks: Sequence[RecordSink] = ()
+    ) -> AuditWriter:
+        """A writer configured by the ``[audit]`` section, plus sinks built elsewhere (OpenTelemetry logs)."""
+        sinks = [*([JsonlSink(settings.jsonl_path)] if settings.jsonl_path is not None else []), *extra_sinks]
         return cls(
             store,
             stream=settings.stream,

@@ -12,10 +12,9 @@ import base64
 import json
 from typing import Any
 
-from opentelemetry import trace
-
 from drawbridge.audit import AuditEvent, AuditSink, EventKind, Outcome
 from drawbridge.clock import Clock
+from drawbridge.telemetry.tracing import current_trace_id
 
 
 class AuthAudit:
@@ -39,7 +38,6 @@ class AuthAudit:
     ) -> None:
         if self._sink is None:
             return
-        context = trace.get_current_span().get_span_context()
         await self._sink.record(
             AuditEvent(
                 kind=kind,
@@ -50,7 +48,7 @@ class AuthAudit:
                 client_kind=client_kind,
                 outcome=outcome,
                 reason=reason,
-                trace_id=format(context.trace_id, "032x") if context.is_valid else None,
+                trace_id=current_trace_id(),
                 detail=detail or {},
             )
         )

@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from opentelemetry import trace
-
 from drawbridge.audit import AuditEvent, AuditSink, EventKind, Outcome, digest, truncate_values
 from drawbridge.clock import Clock
 from drawbridge.guard.access import verified_client_id
 from drawbridge.guard.masking import OutputMasking
 from drawbridge.guard.observe import CallRecord
+from drawbridge.telemetry.tracing import current_trace_id
 
 _KINDS: dict[str, EventKind] = {
     "tools/call": "mcp.tools_call",
@@ -71,7 +70,7 @@ class AuditObserver:
             result_digest=digest(result) if result is not None else None,
             result_size=len(result.encode()) if result is not None else None,
             latency_ms=round(record.latency_ms, 3),
-            trace_id=_trace_id(),
+            trace_id=current_trace_id(),
             detail=detail,
         )
 
@@ -108,8 +107,3 @@ def _client_kind(client_id: str, *, verified: bool) -> str:
     if verified_client_id(client_id):
         return "cimd"
     return "local" if verified else "dcr"
-
-
-def _trace_id() -> str | None:
-    context = trace.get_current_span().get_span_context()
-    return format(context.trace_id, "032x") if context.is_valid else None

@@ -56,6 +56,12 @@ def configure_tracing(settings: TelemetrySettings) -> bool:
     return True
 
 
+def current_trace_id() -> str | None:
+    """The W3C trace id (32 hex digits) of the current span, for records that must join the trace (audit rows)."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
 def instrument_http_client(client: httpx.AsyncClient) -> None:
     """Trace the client's requests and inject ``traceparent`` into them (token exchange, downstream APIs)."""
     HTTPXClientInstrumentor.instrument_client(client)
