@@ -58,12 +58,14 @@ class ServerProcess:
 
 
 @contextmanager
-def running(kind: str, mode: str, *, tokens: int, log_path: Path, variant: str = "full") -> Iterator[ServerProcess]:
+def running(
+    kind: str, mode: str, *, tokens: int, log_path: Path, variant: str = "full", tool: str = "db"
+) -> Iterator[ServerProcess]:
     """Run ``bench/servers.py kind mode`` until the block ends; its stderr goes to ``log_path``."""
     with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as work:
         ready_file = Path(work) / "ready.json"
         command = [sys.executable, str(BENCH / "servers.py"), kind, mode, "--ready", str(ready_file)]
-        command += ["--tokens", str(tokens), "--data-dir", str(Path(work) / "data")]
+        command += ["--tokens", str(tokens), "--data-dir", str(Path(work) / "data"), "--tool", tool]
         if variant != "full":
             command += ["--variant", variant]
         log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -26,14 +26,18 @@ class Plan:
     warmup: float
     client: str
     logs: Path
+    tool: str = "db"  # "db": every server runs the demo's tool on its SQLite database; "memory": constants
 
 
-def measure(kind: str, mode: str, sessions: int, plan: Plan, variant: str = "full") -> dict[str, Any]:
+def measure(
+    kind: str, mode: str, sessions: int, plan: Plan, *, variant: str = "full", tool: str | None = None
+) -> dict[str, Any]:
     """One fresh server process, warmed up, then driven by ``sessions`` sessions for ``plan.duration`` s."""
-    suffix = "" if variant == "full" else "-" + re.sub(r"[^a-z]+", "-", variant)
+    tool = tool or plan.tool
+    suffix = ("" if variant == "full" else "-" + re.sub(r"[^a-z]+", "-", variant)) + f"-{tool}"
     log_path = plan.logs / f"{mode}-{sessions}-{kind}{suffix}.log"
-    row: dict[str, Any] = {"server": kind, "mode": mode, "sessions": sessions, "variant": variant}
-    with launch.running(kind, mode, tokens=sessions, log_path=log_path, variant=variant) as server:
+    row: dict[str, Any] = {"server": kind, "mode": mode, "sessions": sessions, "variant": variant, "tool": tool}
+    with launch.running(kind, mode, tokens=sessions, log_path=log_path, variant=variant, tool=tool) as server:
         warm = load(server.ready_file, mode, min(sessions, 20), plan.warmup, plan.client)
         idle = server.rss()
         cpu, main_cpu, busy = server.cpu_seconds(), server.main_thread_cpu_seconds(), launch.machine_busy_seconds()

@@ -48,7 +48,7 @@ def _line(name: str, samples: list[float]) -> str:
 
 
 def main(decisions: int = 2000, runs: int = 5) -> None:
-    toolset = build_toolset(DemoStore(None, SystemClock()))  # type: ignore[arg-type]  # the store is never queried
+    toolset = build_toolset(DemoStore(None, SystemClock(), None))  # type: ignore[arg-type]  # the store is never queried
     engine = CedarPolicyEngine.load(POLICIES, toolset, clock=SystemClock(), data_kinds=KINDS)
     request = PolicyRequest(
         principal=Principal(user_id="u-bob", roles=frozenset({"refunds", "support"}), username="bob"),

@@ -69,6 +69,7 @@ def meta(plan: Plan, argv: list[str]) -> dict[str, Any]:
         "duration_s": plan.duration,
         "warmup_s": plan.warmup,
         "client": plan.client,
+        "tool": plan.tool,
         "note": "server and load generator share the machine's cores; compare ratios from one run",
     }
 
@@ -101,6 +102,12 @@ def parse(argv: list[str]) -> tuple[Plan, argparse.Namespace]:
     parser.add_argument("--modes", default=",".join(MODES), help="stateful,stateless")
     parser.add_argument("--servers", default=",".join(SERVERS), help="sdk,drawbridge,fastmcp (sdk is the reference)")
     parser.add_argument("--client", choices=("raw", "sdk"), default="raw", help="load generator client [raw]")
+    parser.add_argument(
+        "--tool",
+        choices=("db", "memory"),
+        default="db",
+        help="check_order_status in every server: db, the demo's code on its SQLite database [default]; memory",
+    )
     parser.add_argument("--no-stdio", action="store_true", help="skip the stdio comparison")
     parser.add_argument("--profile", action="store_true", help="also profile Drawbridge at 20 sessions (py-spy)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory [bench/results]")
@@ -114,6 +121,7 @@ def parse(argv: list[str]) -> tuple[Plan, argparse.Namespace]:
         warmup=1.0 if args.quick else 2.0,
         client=args.client,
         logs=args.out / "logs" / stamp,
+        tool=args.tool,
     )
     args.stamp = stamp
     return plan, args
@@ -123,7 +131,7 @@ def main(argv: list[str]) -> None:
     plan, args = parse(argv)
     result: dict[str, Any] = {"meta": meta(plan, argv), "http": run_http(plan), "stdio": []}
     if not args.no_stdio:
-        result["stdio"] = stdio_mode.run_all(duration=plan.duration, logs=plan.logs)
+        result["stdio"] = stdio_mode.run_all(duration=plan.duration, logs=plan.logs)  # always the database tool
     if args.profile:
         import profile_server
 

@@ -1,15 +1,18 @@
 """The three HTTP servers the benchmark compares, one per process, plus the bare SDK over stdio.
 
-``python bench/servers.py KIND MODE --ready FILE [--tokens N] [--data-dir DIR] [--variant NAME]``
+``python bench/servers.py KIND MODE --ready FILE [--tokens N] [--data-dir DIR] [--variant NAME] [--tool db|memory]``
 
 - ``drawbridge``: the demo toolset behind every layer (JWT auth, Cedar policy, masking, audit to SQLite), built
   by :func:`drawbridge.app.build_app` from :func:`drawbridge.settings.load_settings`; tokens are minted by the
   server's own issuer once its keys are loaded.
-- ``sdk``: the official ``mcp`` SDK's ``MCPServer`` with no auth and a static tool of the same shape.
+- ``sdk``: the official ``mcp`` SDK's ``MCPServer`` with no auth and the same tool.
 - ``fastmcp``: FastMCP with its ``JWTVerifier`` (ES256); tokens are minted here with a key made at start-up.
 - ``sdk-stdio``: the bare SDK server on stdin/stdout (MODE ignored), for the stdio comparison.
 
-``--variant`` switches Drawbridge layers off for the cost breakdown (:data:`VARIANTS`); the benchmark runs ``full``.
+The tool is the demo's ``check_order_status`` in every server: ``--tool db`` (the default) runs the demo's own code
+on the demo's seeded SQLite database (Drawbridge's in its data directory, the others' in theirs); ``--tool memory``
+answers from constants everywhere (``static_demo``). ``--variant`` switches Drawbridge layers off for the cost
+breakdown (:data:`VARIANTS`); the benchmark runs ``full``.
 
 MODE is ``stateful`` (sessions, SSE responses: the SDK's defaults) or ``stateless`` (no sessions, JSON responses).
 Every HTTP server listens on 127.0.0.1 on a port the OS picks, under uvicorn with the same settings (one worker,
@@ -28,19 +31,21 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
-from pydantic import BaseModel
 from starlette.types import ASGIApp
+from static_demo import ORDER_2
+
+from drawbridge.demo.tools import OrderStatusResult
 
 if TYPE_CHECKING:
     from drawbridge.settings import Settings
 
 KINDS = ("drawbridge", "sdk", "fastmcp")
 MODES = ("stateful", "stateless")
+TOOLS = ("db", "memory")
 TOOL = "check_order_status"
 CLIENT_ID = "https://bench.example/client.json"  # an https client_id: verified, as a CIMD client would be
 SCOPE = "orders:read"
@@ -49,42 +54,53 @@ ISSUER = "https://bench.example/issuer"
 Started = Callable[[], Awaitable[list[str]]]
 
 
-class OrderStatus(BaseModel):
-    """The shape the demo's ``check_order_status`` returns, so every server serialises the same result."""
-
-    order_id: int
-    status: str
-    placed_at: date
-    shipped_at: date | None
-    delivered_at: date | None
-    item_count: int
-    total: str
-    tracking_number: str | None
+Tool = Callable[[int], Awaitable[OrderStatusResult]]
 
 
-_STATIC = OrderStatus(  # what the seeded demo answers for order 2
-    order_id=2,
-    status="delivered",
-    placed_at=date(2025, 12, 1),
-    shipped_at=date(2025, 12, 3),
-    delivered_at=date(2025, 12, 5),
-    item_count=2,
-    total="£84.98",
-    tracking_number="JD397796570GB",
-)
+def _order_tool(args: argparse.Namespace) -> tuple[Tool, Callable[[], Awaitable[None]]]:
+    """``check_order_status`` for the SDK and FastMCP servers, and what to run before serving.
+
+    ``--tool db`` (the default): the demo's own code reading the demo's seeded SQLite database, so every server runs
+    the same tool and the comparison measures the layers around it. ``--tool memory``: constants, no database.
+    """
+    if args.tool == "memory":
+
+        async def from_memory(order_id: int) -> OrderStatusResult:
+            """Look up where one order is: its status, dates, item count, total and tracking number."""
+            return ORDER_2.model_copy(update={"order_id": order_id})
+
+        async def nothing() -> None:
+            return None
+
+        return _named(from_memory), nothing
+
+    from drawbridge.clock import SystemClock
+    from drawbridge.demo import DemoStore
+    from drawbridge.demo.tools import order_status
+    from drawbridge.storage.database import Reader, create_engine
+
+    engine = create_engine(f"sqlite+aiosqlite:///{args.data_dir / 'demo.sqlite'}")
+    store = DemoStore(engine, SystemClock(), Reader(engine))
+
+    async def from_database(order_id: int) -> OrderStatusResult:
+        """Look up where one order is: its status, dates, item count, total and tracking number."""
+        return await order_status(store, order_id)
+
+    return _named(from_database), store.ensure_schema
 
 
-async def check_order_status(order_id: int) -> OrderStatus:
-    """Look up where one order is: its status, dates, item count, total and tracking number."""
-    return _STATIC.model_copy(update={"order_id": order_id})
+def _named(function: Tool) -> Tool:
+    function.__name__ = TOOL  # the SDKs name a tool after its function
+    return function
 
 
 def _sdk(mode: str, port: int, _args: argparse.Namespace) -> tuple[ASGIApp, Started]:
     from mcp.server.mcpserver import MCPServer
     from mcp.server.transport_security import TransportSecuritySettings
 
+    tool, prepare = _order_tool(_args)
     server = MCPServer("bench-sdk", log_level="WARNING")
-    server.tool()(check_order_status)
+    server.tool()(tool)
     app = server.streamable_http_app(
         json_response=mode == "stateless",
         stateless_http=mode == "stateless",
@@ -94,6 +110,7 @@ def _sdk(mode: str, port: int, _args: argparse.Namespace) -> tuple[ASGIApp, Star
     )
 
     async def started() -> list[str]:
+        await prepare()
         return []
 
     return app, started
@@ -114,11 +131,13 @@ def _fastmcp(mode: str, port: int, args: argparse.Namespace) -> tuple[ASGIApp, S
         algorithm="ES256",
         required_scopes=[SCOPE],
     )
+    tool, prepare = _order_tool(args)
     server = FastMCP("bench-fastmcp", auth=auth)
-    server.tool(check_order_status)
+    server.tool(tool)
     app = server.http_app(path="/mcp", stateless_http=mode == "stateless", json_response=mode == "stateless")
 
     async def started() -> list[str]:
+        await prepare()
         now = int(time.time())  # noqa: TID251 -- a JWT's iat and exp are wall-clock times
         return [
             jwt.encode(
@@ -172,6 +191,8 @@ def _drawbridge_settings(mode: str, port: int, args: argparse.Namespace) -> Sett
         # (600/minute per user) would answer a single session's back-to-back calls with 429.
         "rate_limits": {"mcp_per_user": "1000000/minute", "mcp_per_client": "10000000/minute"},
     }
+    if args.tool == "memory":
+        overrides["mcp"]["toolset"] = _STATIC_TOOL["mcp"]["toolset"]
     for section, values in VARIANTS[args.variant].items():
         overrides[section] = overrides.get(section, {}) | values
     return load_settings(None, {}, overrides)
@@ -240,12 +261,14 @@ def serve_http(kind: str, mode: str, args: argparse.Namespace) -> None:
         runner.run(server.serve(sockets=[sock]))
 
 
-def serve_sdk_stdio() -> None:
+def serve_sdk_stdio(args: argparse.Namespace) -> None:
     """The bare SDK server over stdin/stdout (the stdio comparison's reference)."""
     from mcp.server.mcpserver import MCPServer
 
+    tool, prepare = _order_tool(args)
+    asyncio.run(prepare())
     server = MCPServer("bench-sdk-stdio", log_level="WARNING")
-    server.tool()(check_order_status)
+    server.tool()(tool)
     server.run("stdio")
 
 
@@ -257,10 +280,13 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=0, help="bearer tokens to mint (one per session)")
     parser.add_argument("--data-dir", type=Path, help="Drawbridge's data directory (SQLite, audit)")
     parser.add_argument("--variant", choices=tuple(VARIANTS), default="full", help="Drawbridge layers switched off")
+    parser.add_argument(
+        "--tool", choices=TOOLS, default="db", help="db: the demo's tool on its SQLite database [default]; memory"
+    )
     args = parser.parse_args()
     logging.getLogger("mcp").setLevel(logging.WARNING)
     if args.kind == "sdk-stdio":
-        serve_sdk_stdio()
+        serve_sdk_stdio(args)
         return
     if args.ready is None:
         sys.exit("--ready is required for HTTP servers")

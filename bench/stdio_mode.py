@@ -143,13 +143,17 @@ async def shared(command: list[str], *, callers: int, duration: float, log_path:
 
 
 def commands(work: Path) -> dict[str, list[str]]:
-    """The stdio servers compared: Drawbridge with every guard layer, and the bare SDK."""
+    """The stdio servers compared: Drawbridge with every guard layer, and the bare SDK, both with the demo's tool
+    reading the demo's SQLite database (each in its own data directory)."""
     config = work / "drawbridge.toml"
     config.write_text(STDIO_CONFIG)
     drawbridge = [sys.executable, "-m", "drawbridge", "serve", "--stdio", "--config", str(config)]
     return {
         "drawbridge": [*drawbridge, "--data-dir", str(work / "data")],
-        "sdk": [sys.executable, str(BENCH / "servers.py"), "sdk-stdio", "stateful"],
+        "sdk": [
+            *(sys.executable, str(BENCH / "servers.py"), "sdk-stdio", "stateful"),
+            *("--data-dir", str(work / "sdk-data"), "--tool", "db"),
+        ],
     }
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from drawbridge.app import Components, build_app
 from drawbridge.settings import Settings, load_settings
 from drawbridge.storage import migrate
-from drawbridge.storage.database import create_engine
+from drawbridge.storage.database import Reader, create_engine
 from drawbridge.testing import FrozenClock
 from tests.live_server import bind_loopback, serve_in_thread
 
@@ -96,6 +96,14 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     await migrate.upgrade(engine)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+def reader(engine: AsyncEngine) -> Iterator[Reader]:
+    """Short reads on the test's database (on SQLite, through a synchronous twin of ``engine``)."""
+    reader = Reader(engine)
+    yield reader
+    reader.dispose()
 
 
 @pytest.fixture

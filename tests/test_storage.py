@@ -1,14 +1,14 @@
 """The storage layer on each backend: migrations run both ways, health checks tell the truth."""
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import bindparam, insert, inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from drawbridge.errors import ConfigError
 from drawbridge.settings import Settings
 from drawbridge.storage import migrate
-from drawbridge.storage.database import create_engine, ping
-from drawbridge.storage.tables import metadata
+from drawbridge.storage.database import Reader, create_engine, ping
+from drawbridge.storage.tables import metadata, users
 
 
 async def _tables(engine: AsyncEngine) -> set[str]:
@@ -44,3 +44,30 @@ async def test_ping_is_false_when_nothing_listens() -> None:
 def test_unsupported_backend_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         create_engine("mysql+aiomysql://root@127.0.0.1/test")
+
+
+async def test_reader_sees_what_the_engine_just_committed_and_reads_nothing_for_no_match(
+    engine: AsyncEngine, reader: Reader
+) -> None:
+    by_name = select(users.c.username, users.c.roles).where(users.c.username == bindparam("name"))
+    assert await reader.first(by_name, {"name": "reader-test"}) is None
+
+    async with engine.begin() as conn:  # written through the async engine, read through the reader
+        await conn.execute(insert(users), [_user("reader-test"), _user("reader-test-2")])
+
+    row = await reader.first(by_name, {"name": "reader-test"})
+    assert row is not None
+    assert row.username == "reader-test"
+    rows = await reader.all(select(users.c.username).where(users.c.username.like("reader-test%")).order_by("username"))
+    assert [r.username for r in rows] == ["reader-test", "reader-test-2"]
+
+
+async def test_reader_uses_a_synchronous_twin_only_for_sqlite(engine: AsyncEngine, reader: Reader) -> None:
+    twin = reader._sync  # which path serves the reads is the point of this test
+    assert (twin is not None) == (engine.url.get_backend_name() == "sqlite")
+    if twin is not None:
+        assert twin.url.database == engine.url.database
+
+
+def _user(name: str) -> dict[str, object]:
+    return {"id": name, "username": name, "password_hash": "x", "roles": [], "disabled": False, "created_at": 0.0}

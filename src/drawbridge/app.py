@@ -57,7 +57,7 @@ from drawbridge.resource_server.routes import resource_server_routes
 from drawbridge.resource_server.tokens import TokenValidator
 from drawbridge.settings import Settings
 from drawbridge.storage import migrate
-from drawbridge.storage.database import create_engine, ping
+from drawbridge.storage.database import Reader, create_engine, ping
 from drawbridge.storage.repositories import ClientRepository
 from drawbridge.storage.sql import (
     SqlClientRepository,
@@ -93,6 +93,7 @@ class Components:
     settings: Settings
     clock: Clock
     engine: AsyncEngine
+    reader: Reader
     keys: KeyStore
     users: UserDirectory
     clients: ClientRepository
@@ -121,8 +122,14 @@ def build_components(
     )
     users = _build_users(settings, engine, clock)
     clients = SqlClientRepository(engine)
+    reader = Reader(engine)
     context = ToolsetContext(
-        engine=engine, clock=clock, dev=settings.server.dev, base_url=settings.base_url, issuer=settings.issuer
+        engine=engine,
+        reader=reader,
+        clock=clock,
+        dev=settings.server.dev,
+        base_url=settings.base_url,
+        issuer=settings.issuer,
     )
     toolset = load_factory(settings.mcp.toolset)(context)
     # The MCP server's own confidential client, for RFC 8693 exchanges (a per-process secret unless configured).
@@ -160,6 +167,7 @@ def build_components(
         settings=settings,
         clock=clock,
         engine=engine,
+        reader=reader,
         keys=keys,
         users=users,
         clients=clients,
@@ -431,6 +439,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None, mcp_options: Mc
                 components.audit_logs.shutdown()
             await components.http.aclose()
             await components.limits.aclose()
+            components.reader.dispose()
             await components.engine.dispose()
 
     tracing = configure_tracing(settings.telemetry)

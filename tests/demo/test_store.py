@@ -16,7 +16,7 @@ from drawbridge.demo import DEMO_USERS, DemoStore, ensure_demo_users
 from drawbridge.demo.seed import DAY, SEED_EPOCH
 from drawbridge.demo.store import customers, orders, refunds
 from drawbridge.identity import UserDirectory
-from drawbridge.storage.database import create_engine
+from drawbridge.storage.database import Reader, create_engine
 from drawbridge.storage.sql import SqlUserRepository
 from drawbridge.testing import FrozenClock
 
@@ -43,51 +43,59 @@ async def _count(engine: AsyncEngine, table: Table) -> int:
         return (await conn.execute(select(func.count()).select_from(table))).scalar_one()
 
 
-async def _seeded(engine: AsyncEngine, clock: FrozenClock) -> DemoStore:
-    store = DemoStore(engine, clock)
+async def _seeded(engine: AsyncEngine, clock: FrozenClock, reader: Reader) -> DemoStore:
+    store = DemoStore(engine, clock, reader)
     await store.ensure_schema()
     return store
 
 
-async def test_ensure_schema_seeds_customers_and_orders_with_ids_from_one(engine: AsyncEngine, clock: FrozenClock):
-    await _seeded(engine, clock)
+async def test_ensure_schema_seeds_customers_and_orders_with_ids_from_one(
+    engine: AsyncEngine, clock: FrozenClock, reader: Reader
+):
+    await _seeded(engine, clock, reader)
 
     assert [row["id"] for row in await _rows(engine, customers)] == list(range(1, 26))
     assert [row["id"] for row in await _rows(engine, orders)] == list(range(1, 81))
     assert await _count(engine, refunds) == 0
 
 
-async def test_two_fresh_databases_get_identical_rows(engine: AsyncEngine, clock: FrozenClock, tmp_path: Path):
+async def test_two_fresh_databases_get_identical_rows(
+    engine: AsyncEngine, clock: FrozenClock, reader: Reader, tmp_path: Path
+):
     other = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'other.sqlite'}")
+    other_reader = Reader(other)
     try:
-        await _seeded(engine, clock)
+        await _seeded(engine, clock, reader)
         clock.advance(1000 * DAY)  # the seed never reads the clock
-        await _seeded(other, clock)
+        await _seeded(other, clock, other_reader)
 
         for table in (customers, orders):
             assert await _rows(engine, table) == await _rows(other, table)
     finally:
+        other_reader.dispose()
         await other.dispose()
 
 
-async def test_ensure_schema_twice_keeps_the_same_rows(engine: AsyncEngine, clock: FrozenClock):
-    await _seeded(engine, clock)
+async def test_ensure_schema_twice_keeps_the_same_rows(engine: AsyncEngine, clock: FrozenClock, reader: Reader):
+    await _seeded(engine, clock, reader)
     before = [await _rows(engine, table) for table in (customers, orders, refunds)]
 
-    await _seeded(engine, clock)
+    await _seeded(engine, clock, reader)
 
     assert [await _rows(engine, table) for table in (customers, orders, refunds)] == before
 
 
-async def test_concurrent_first_starts_seed_once(engine: AsyncEngine, clock: FrozenClock):
-    await asyncio.gather(DemoStore(engine, clock).ensure_schema(), DemoStore(engine, clock).ensure_schema())
+async def test_concurrent_first_starts_seed_once(engine: AsyncEngine, clock: FrozenClock, reader: Reader):
+    await asyncio.gather(
+        DemoStore(engine, clock, reader).ensure_schema(), DemoStore(engine, clock, reader).ensure_schema()
+    )
 
     assert await _count(engine, customers) == 25
     assert await _count(engine, orders) == 80
 
 
-async def test_documented_example_ids_hold(engine: AsyncEngine, clock: FrozenClock):
-    store = await _seeded(engine, clock)
+async def test_documented_example_ids_hold(engine: AsyncEngine, clock: FrozenClock, reader: Reader):
+    store = await _seeded(engine, clock, reader)
     rows = await _rows(engine, orders)
 
     assert {o["id"]: o["status"] for o in rows if o["id"] in DOCUMENTED_ORDER_STATUSES} == DOCUMENTED_ORDER_STATUSES
@@ -99,17 +107,17 @@ async def test_documented_example_ids_hold(engine: AsyncEngine, clock: FrozenClo
     assert big[0] == 10  # the first delivered order over the default refund limit
 
 
-async def test_documented_recent_orders_depend_on_the_clock(engine: AsyncEngine, clock: FrozenClock):
+async def test_documented_recent_orders_depend_on_the_clock(engine: AsyncEngine, clock: FrozenClock, reader: Reader):
     clock.current = SEED_EPOCH
-    store = await _seeded(engine, clock)
+    store = await _seeded(engine, clock, reader)
 
     assert [o.id for o in await store.orders_of(9, within_days=30)] == [75, 73, 69]
     clock.advance(365 * DAY)
     assert await store.orders_of(9, within_days=30) == []
 
 
-async def test_order_timestamps_match_their_status(engine: AsyncEngine, clock: FrozenClock):
-    await _seeded(engine, clock)
+async def test_order_timestamps_match_their_status(engine: AsyncEngine, clock: FrozenClock, reader: Reader):
+    await _seeded(engine, clock, reader)
 
     for order in await _rows(engine, orders):
         shipped = order["status"] in ("shipped", "delivered", "refunded")
@@ -121,8 +129,8 @@ async def test_order_timestamps_match_their_status(engine: AsyncEngine, clock: F
         assert 1 <= order["item_count"] <= 5
 
 
-async def test_customers_have_realistic_fake_uk_personal_data(engine: AsyncEngine, clock: FrozenClock):
-    await _seeded(engine, clock)
+async def test_customers_have_realistic_fake_uk_personal_data(engine: AsyncEngine, clock: FrozenClock, reader: Reader):
+    await _seeded(engine, clock, reader)
     rows = await _rows(engine, customers)
 
     for customer in rows:

@@ -14,6 +14,7 @@ from drawbridge.demo import DEMO_USERS, INSTRUCTIONS, DemoStore, build_toolset
 from drawbridge.demo import toolset as demo_toolset
 from drawbridge.demo.seed import DAY, SEED_EPOCH
 from drawbridge.demo.store import refunds
+from drawbridge.storage.database import Reader
 from drawbridge.testing import FrozenClock
 from drawbridge.tools import Caller, ToolCall, ToolFailure, ToolInputError, Toolset, ToolsetContext
 
@@ -22,9 +23,9 @@ PII_KEYS = {"name", "email", "phone", "ni_number", "address", "customer_id"}
 
 
 @pytest.fixture
-async def store(engine: AsyncEngine, clock: FrozenClock) -> DemoStore:
+async def store(engine: AsyncEngine, clock: FrozenClock, reader: Reader) -> DemoStore:
     clock.current = SEED_EPOCH + 12 * 3600  # noon on the seed's "today", 2026-11-25
-    store = DemoStore(engine, clock)
+    store = DemoStore(engine, clock, reader)
     await store.ensure_schema()
     return store
 
@@ -55,8 +56,10 @@ def test_toolset_has_exactly_the_three_tools_and_the_order_resource(toolset: Too
     assert toolset.instructions == INSTRUCTIONS
 
 
-async def test_default_factory_seeds_on_start_and_offers_the_demo_users(engine: AsyncEngine, clock: FrozenClock):
-    built = demo_toolset(ToolsetContext(engine=engine, clock=clock, dev=False))
+async def test_default_factory_seeds_on_start_and_offers_the_demo_users(
+    engine: AsyncEngine, clock: FrozenClock, reader: Reader
+):
+    built = demo_toolset(ToolsetContext(engine=engine, reader=reader, clock=clock, dev=False))
     assert built.on_start is not None
 
     await built.on_start()

@@ -22,6 +22,7 @@ from drawbridge.demo.tools import MAX_ID, POLICIES
 from drawbridge.guard.access import AccessPolicy, client_of, principal_of
 from drawbridge.masking import KINDS
 from drawbridge.policy import CedarPolicyEngine, Decision, PolicyRequest
+from drawbridge.storage.database import Reader
 from drawbridge.testing import FrozenClock
 from drawbridge.tools import Caller, ToolCall, Toolset, tool
 
@@ -124,9 +125,9 @@ TABLE = [
 
 
 @pytest.fixture
-async def store(engine: AsyncEngine, clock: FrozenClock) -> DemoStore:
+async def store(engine: AsyncEngine, clock: FrozenClock, reader: Reader) -> DemoStore:
     clock.current = SEED_EPOCH + 12 * 3600  # noon on the seed's "today", 2026-11-25
-    store = DemoStore(engine, clock)
+    store = DemoStore(engine, clock, reader)
     await store.ensure_schema()
     return store
 

@@ -17,4 +17,6 @@ def toolset(context: ToolsetContext) -> Toolset:
     database, and its demo users are created only under ``--dev``.
     """
     payments = PaymentsApi(identifier=context.base_url + PAYMENTS_PATH, issuer=context.issuer, clock=context.clock)
-    return build_toolset(DemoStore(context.engine, context.clock), payments_api="payments", routes=(payments.routes(),))
+    return build_toolset(
+        DemoStore(context.engine, context.clock, context.reader), payments_api="payments", routes=(payments.routes(),)
+    )

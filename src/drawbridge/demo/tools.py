@@ -212,7 +212,7 @@ def _check_order_status(store: DemoStore) -> Tool[OrderQuery, OrderStatusResult]
         target=_order_target(store),
     )
     async def check_order_status(call: ToolCall, args: OrderQuery) -> OrderStatusResult:
-        return await _order_status(store, args.order_id)
+        return await order_status(store, args.order_id)
 
     return check_order_status
 
@@ -333,7 +333,7 @@ def _order_resource(store: DemoStore) -> ResourceTemplate:
         raw = params["order_id"]
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
             raise ToolInputError(f"order id must be a number from 1 to {MAX_ID}")
-        return await _order_status(store, int(raw))
+        return await order_status(store, int(raw))
 
     return read_order
 
@@ -371,7 +371,8 @@ async def _order(store: DemoStore, order_id: int) -> Order:
     return order
 
 
-async def _order_status(store: DemoStore, order_id: int) -> OrderStatusResult:
+async def order_status(store: DemoStore, order_id: int) -> OrderStatusResult:
+    """What ``check_order_status`` answers for an order (the benchmark serves it from the other servers too)."""
     order = await _order(store, order_id)
     return OrderStatusResult(
         order_id=order.id,

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import BaseRoute
 
 from drawbridge.clock import Clock
+from drawbridge.storage.database import Reader
 from drawbridge.tools.errors import ToolDefinitionError
 from drawbridge.tools.rules import check_description, check_input_model, check_output_model
 
@@ -295,9 +296,13 @@ class DevUser:
 
 @dataclass(frozen=True, slots=True)
 class ToolsetContext:
-    """What a toolset factory gets to build its tools: the database, the clock, and whether this is --dev."""
+    """What a toolset factory gets to build its tools: the database, the clock, and whether this is --dev.
+
+    ``reader`` runs short reads on that database without aiosqlite's thread hops (the server disposes it).
+    """
 
     engine: AsyncEngine
+    reader: Reader
     clock: Clock
     dev: bool
     base_url: str = ""
