@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from drawbridge.demo import DEMO_USERS, INSTRUCTIONS, DemoStore, build_toolset
 from drawbridge.demo import toolset as demo_toolset
 from drawbridge.demo.seed import DAY, SEED_EPOCH
-from drawbridge.demo.store import refunds
+from drawbridge.demo.store import orders, refunds
 from drawbridge.storage.database import Reader
 from drawbridge.testing import FrozenClock
 from drawbridge.tools import Caller, ToolCall, ToolFailure, ToolInputError, Toolset, ToolsetContext
@@ -184,6 +184,33 @@ async def test_order_tools_describe_their_order_to_the_policy(
     assert found.target is not None
 
     assert await found.target.load({"order_id": order_id}) == expected
+
+
+async def test_the_tool_acts_on_the_order_the_policy_was_shown_once(toolset: Toolset, engine: AsyncEngine):
+    found = toolset.find("check_order_status")
+    assert found is not None
+    assert found.target is not None
+    await found.target.load({"order_id": 2})  # what the guard does first: the policy sees order 2, delivered
+    async with engine.begin() as conn:  # the row changes between the decision and the tool
+        await conn.execute(update(orders).where(orders.c.id == 2).values(status="refunded"))
+
+    judged = await _call(toolset, "check_order_status", order_id=2)
+    again = await _call(toolset, "check_order_status", order_id=2)
+
+    assert judged["status"] == "delivered"  # the row the decision was made on, not a second read
+    assert again["status"] == "refunded"  # used once: a later call reads the database
+
+
+async def test_an_order_shown_to_the_policy_is_never_used_for_another_order(toolset: Toolset):
+    found = toolset.find("request_refund")
+    assert found is not None
+    assert found.target is not None
+    await found.target.load({"order_id": 6})
+
+    result = await _call(toolset, "check_order_status", order_id=2)
+
+    assert result["order_id"] == 2
+    assert result["total"] == "£84.98"  # order 2's own total, not order 6's £307.95
 
 
 async def test_order_resource_describes_its_order_without_the_tool_prefix(toolset: Toolset):

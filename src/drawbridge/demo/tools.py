@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -49,6 +50,10 @@ _PERIOD_DAYS: dict[Period, int | None] = {
     "last_365_days": 365,
     "all_time": None,
 }
+# The order the access policy was shown for this call (set by the target loader, in the call's own context): the
+# tool acts on that very row instead of reading it again, so the decision and the action see the same data (no
+# change can slip in between them) and the policy's attributes cost no extra read.
+_JUDGED: ContextVar[Order | None] = ContextVar("drawbridge_demo_judged_order", default=None)
 # Orders whose money the shop keeps: what "total spent" adds up.
 _SPENT_STATUSES = frozenset({"paid", "shipped", "delivered"})
 
@@ -353,6 +358,7 @@ def _order_target(store: DemoStore, *, prefix: str = "order_") -> Target:
         if found is None:
             return None  # nothing to describe: policies that need these attributes deny
         order, owner = found
+        _JUDGED.set(order)
         facts: dict[str, AttributeValue] = {
             f"{prefix}total_pence": order.total_pence,
             f"{prefix}customer_id": order.customer_id,
@@ -365,6 +371,11 @@ def _order_target(store: DemoStore, *, prefix: str = "order_") -> Target:
 
 
 async def _order(store: DemoStore, order_id: int) -> Order:
+    judged = _JUDGED.get()
+    if judged is not None:
+        _JUDGED.set(None)  # good for one use, by this call
+        if judged.id == order_id:
+            return judged
     order = await store.get_order(order_id)
     if order is None:
         raise ToolFailure(f"order {order_id} not found")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Executable, Row, event, text
+from sqlalchemy import Connection, Engine, Executable, NullPool, Row, event, text
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -41,18 +42,17 @@ def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
     return engine
 
 
-def sqlite_sync_engine(engine: AsyncEngine) -> Engine | None:
+def sqlite_sync_engine(engine: AsyncEngine, **pool: Any) -> Engine | None:
     """A synchronous twin of a SQLite engine (same file and pragmas), or None for other backends.
 
     For work that makes several statements in one transaction on the hot path (audit appends): through aiosqlite
     each statement is a hop to the driver's thread and back; on a sync connection run in one worker thread the
-    whole transaction is a single hop.
+    whole transaction is a single hop. ``pool`` replaces the default pool options (one connection, four overflow).
     """
     if engine.url.get_backend_name() != "sqlite":
         return None
-    sync = create_sync_engine(
-        engine.url.set(drivername="sqlite"), connect_args={"check_same_thread": False}, pool_size=1, max_overflow=4
-    )
+    pool = pool or {"pool_size": 1, "max_overflow": 4}
+    sync = create_sync_engine(engine.url.set(drivername="sqlite"), connect_args={"check_same_thread": False}, **pool)
     event.listen(sync, "connect", _sqlite_pragmas)
     return sync
 
@@ -62,9 +62,11 @@ class Reader:
 
     On SQLite a statement through SQLAlchemy-asyncio is several hops to aiosqlite's thread and back: about 700 µs
     of CPU per primary-key read on this project's machines, most of it waking threads and fighting for the GIL.
-    Here SQLite reads run on a synchronous twin of the engine, on the calling thread: about 80 µs with a prebuilt
-    statement (docs/decisions/0013). That blocks the event loop for as long as the read takes, so only short reads
-    belong here; in WAL mode a reader never waits for the writer. Other backends (asyncpg) use the async engine.
+    Here SQLite reads run on a synchronous twin of the engine, on the calling thread, over one autocommit
+    connection per thread (no pool checkout, and every statement sees the latest commit): about 30 µs with a
+    prebuilt statement (docs/decisions/0013). That blocks the event loop for as long as the read takes, so only
+    short reads belong here; in WAL mode a reader never waits for the writer. Other backends (asyncpg) use the
+    async engine as usual.
 
     Args:
         engine: the database to read; its owner disposes it, and this reader with :meth:`dispose`.
@@ -72,28 +74,43 @@ class Reader:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._sync = sqlite_sync_engine(engine)
+        self._sync = sqlite_sync_engine(engine, poolclass=NullPool)  # connections are held per thread instead
+        self._local = threading.local()
+        self._held: list[Connection] = []
+        self._lock = threading.Lock()
 
     async def first(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Row[Any] | None:
         """The first row ``statement`` returns, or None."""
         if self._sync is not None:
-            with self._sync.connect() as conn:
-                return conn.execute(statement, params).first()
-        async with self._engine.connect() as aconn:
-            return (await aconn.execute(statement, params)).first()
+            return self._connection(self._sync).execute(statement, params).first()
+        async with self._engine.connect() as conn:
+            return (await conn.execute(statement, params)).first()
 
     async def all(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Row[Any]]:
         """Every row ``statement`` returns."""
         if self._sync is not None:
-            with self._sync.connect() as conn:
-                return conn.execute(statement, params).all()
-        async with self._engine.connect() as aconn:
-            return (await aconn.execute(statement, params)).all()
+            return self._connection(self._sync).execute(statement, params).all()
+        async with self._engine.connect() as conn:
+            return (await conn.execute(statement, params)).all()
 
     def dispose(self) -> None:
         """Close the synchronous twin's connections (the async engine is its owner's to dispose)."""
+        with self._lock:
+            held, self._held = self._held, []
+        for conn in held:
+            conn.close()
         if self._sync is not None:
             self._sync.dispose()
+
+    def _connection(self, sync: Engine) -> Connection:
+        conn: Connection | None = getattr(self._local, "connection", None)
+        if conn is None or conn.closed:
+            # Autocommit: no transaction stays open between reads, so none pins an old snapshot of the WAL.
+            conn = sync.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._local.connection = conn
+            with self._lock:
+                self._held.append(conn)
+        return conn
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
