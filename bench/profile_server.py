@@ -77,8 +77,10 @@ def analyse(raw: Path) -> dict[str, Any]:
     leaves: Counter[str] = Counter()
     main = other = 0
     workers: set[str] = set()
-    for line in raw.read_text().splitlines():
+    for line in raw.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue  # py-spy now and then writes a damaged line; one sample less changes nothing
         frames, n = stack.split(";"), int(count)
         if "MainThread" not in frames[0]:
             other += n

@@ -65,7 +65,8 @@ def make_settings(tmp_path: Path, storage_overrides: dict[str, Any]) -> Settings
         overrides: dict[str, Any] = {
             "data_dir": str(tmp_path / "data"),
             "storage": dict(storage_overrides),
-            "server": {"dev": True},
+            # Freezing the heap costs a full collection per server start; one test turns it on (test_app.py).
+            "server": {"dev": True, "freeze_startup_heap": False},
             "mcp": {"toolset": "tests.toolsets:basic"},
             # Cheaper, not weaker in kind: EC keys generate in ~1 ms where RSA takes ~100 ms, and argon2 at its
             # minimum cost. Tests of RS256 and of the production argon2 parameters set them explicitly.

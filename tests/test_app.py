@@ -1,8 +1,13 @@
 """The running server: health, readiness and the published JWKS, over real HTTP."""
 
+import gc
 from collections.abc import Callable
 
-from tests.conftest import LiveServer
+import httpx
+
+from drawbridge.app import build_app
+from tests.conftest import LiveServer, SettingsFactory
+from tests.live_server import bind_loopback, serve_in_thread
 
 
 async def test_healthz_answers_ok(live_server: LiveServer) -> None:
@@ -27,3 +32,24 @@ async def test_jwks_publishes_the_generated_signing_key(live_server_factory: Cal
     (key,) = response.json()["keys"]
     assert key["alg"] == "RS256"
     assert "d" not in key
+
+
+def test_a_started_server_freezes_its_start_up_heap_and_thaws_it_on_shutdown(make_settings: SettingsFactory) -> None:
+    sock = bind_loopback()
+    port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    settings = make_settings(server={"port": port, "public_url": url, "freeze_startup_heap": True})
+    assert gc.get_freeze_count() == 0
+    with serve_in_thread(build_app(settings), sock):
+        frozen = gc.get_freeze_count()
+        assert httpx.get(f"{url}/healthz").status_code == 200
+
+    assert frozen > 10_000  # the start-up heap: modules, models, schemas
+    assert gc.get_freeze_count() == 0  # given back to the collector
+
+
+async def test_servers_under_test_leave_the_collector_alone(live_server: LiveServer) -> None:
+    async with live_server.client() as http:
+        assert (await http.get("/healthz")).status_code == 200
+    assert not live_server.settings.server.freeze_startup_heap
+    assert gc.get_freeze_count() == 0
