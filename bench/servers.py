@@ -86,7 +86,11 @@ def _order_tool(args: argparse.Namespace) -> tuple[Tool, Callable[[], Awaitable[
         """Look up where one order is: its status, dates, item count, total and tracking number."""
         return await order_status(store, order_id)
 
-    return _named(from_database), store.ensure_schema
+    async def prepare() -> None:
+        await store.ensure_schema()
+        await engine.dispose()  # seeding used aiosqlite; reads go through the Reader's own connections
+
+    return _named(from_database), prepare
 
 
 def _named(function: Tool) -> Tool:

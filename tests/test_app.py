@@ -1,9 +1,11 @@
 """The running server: health, readiness and the published JWKS, over real HTTP."""
 
 import gc
+import socket
 from collections.abc import Callable
 
 import httpx
+from starlette.applications import Starlette
 
 from drawbridge.app import build_app
 from tests.conftest import LiveServer, SettingsFactory
@@ -46,6 +48,34 @@ def test_a_started_server_freezes_its_start_up_heap_and_thaws_it_on_shutdown(mak
 
     assert frozen > 10_000  # the start-up heap: modules, models, schemas
     assert gc.get_freeze_count() == 0  # given back to the collector
+
+
+def test_the_heap_stays_frozen_until_the_last_freezing_server_stops(make_settings: SettingsFactory) -> None:
+    first, second = _freezing_app(make_settings), _freezing_app(make_settings)
+    with serve_in_thread(*first):
+        with serve_in_thread(*second):
+            assert gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() > 0  # the first server still runs: its heap stays frozen
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_host_that_froze_its_own_heap_keeps_it_frozen(make_settings: SettingsFactory) -> None:
+    gc.freeze()
+    try:
+        with serve_in_thread(*_freezing_app(make_settings)):
+            pass
+        assert gc.get_freeze_count() > 0  # not ours to thaw
+    finally:
+        gc.unfreeze()
+
+
+def _freezing_app(make_settings: SettingsFactory) -> tuple[Starlette, socket.socket]:
+    sock = bind_loopback()
+    port = sock.getsockname()[1]
+    settings = make_settings(
+        server={"port": port, "public_url": f"http://127.0.0.1:{port}", "freeze_startup_heap": True}
+    )
+    return build_app(settings), sock
 
 
 async def test_servers_under_test_leave_the_collector_alone(live_server: LiveServer) -> None:

@@ -1,7 +1,7 @@
 """The storage layer on each backend: migrations run both ways, health checks tell the truth."""
 
 import pytest
-from sqlalchemy import bindparam, insert, inspect, select
+from sqlalchemy import bindparam, insert, inspect, literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from drawbridge.errors import ConfigError
@@ -62,11 +62,31 @@ async def test_reader_sees_what_the_engine_just_committed_and_reads_nothing_for_
     assert [r.username for r in rows] == ["reader-test", "reader-test-2"]
 
 
-async def test_reader_uses_a_synchronous_twin_only_for_sqlite(engine: AsyncEngine, reader: Reader) -> None:
-    twin = reader._sync  # which path serves the reads is the point of this test
-    assert (twin is not None) == (engine.url.get_backend_name() == "sqlite")
-    if twin is not None:
-        assert twin.url.database == engine.url.database
+async def test_reader_reads_on_the_calling_thread_only_for_sqlite_in_wal_mode(
+    engine: AsyncEngine, reader: Reader
+) -> None:
+    assert reader.on_calling_thread() == (engine.url.get_backend_name() == "sqlite")
+
+
+async def test_reader_falls_back_to_the_engine_when_sqlite_is_not_in_wal_mode() -> None:
+    engine = create_engine("sqlite+aiosqlite:///:memory:")  # journal_mode=memory: a reader could wait for a writer
+    reader = Reader(engine)
+    try:
+        assert not reader.on_calling_thread()
+        assert (await reader.first(select(literal(7).label("n")))) == (7,)
+    finally:
+        reader.dispose()
+        await engine.dispose()
+
+
+async def test_a_disposed_reader_refuses_to_read(engine: AsyncEngine) -> None:
+    reader = Reader(engine)
+    assert await reader.first(select(literal(1))) == (1,)
+
+    reader.dispose()
+
+    with pytest.raises(RuntimeError, match="disposed"):
+        await reader.first(select(literal(1)))
 
 
 def _user(name: str) -> dict[str, object]:

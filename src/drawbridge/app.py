@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import secrets
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -411,7 +412,7 @@ async def stop(components: Components, background: list[asyncio.Task[None]]) -> 
     components.reader.dispose()
     await components.engine.dispose()
     if components.settings.server.freeze_startup_heap:
-        gc.unfreeze()  # an embedding process (tests, a host app) gets its collector back
+        _STARTUP_HEAP.thaw()  # an embedding process (tests, a host app) gets its collector back
 
 
 async def _ensure_dev_users(components: Components) -> None:
@@ -434,7 +435,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None, mcp_options: Mc
         await start(components)
         await components.audit.start()
         if settings.server.freeze_startup_heap:
-            _freeze_startup_heap()
+            _STARTUP_HEAP.freeze()
         log.info("drawbridge_started", base_url=settings.base_url, mcp_endpoint=settings.resource_url)
         housekeeping = asyncio.create_task(
             run_housekeeping(
@@ -493,15 +494,36 @@ def build_app(settings: Settings, *, clock: Clock | None = None, mcp_options: Mc
     return app
 
 
-def _freeze_startup_heap() -> None:
-    """Move everything alive after start-up into the collector's permanent generation (gc.freeze).
+class _StartupHeap:
+    """Moves everything alive after start-up into the collector's permanent generation (gc.freeze).
 
     The start-up heap (SDK and pydantic models, SQLAlchemy, Cedar, OpenTelemetry: ~150 MiB) otherwise gets
     rescanned by every full collection, which under load pauses all requests for ~100 ms at a time; measured, p99
-    at 20 sessions fell from 140 ms to 31 ms (docs/performance.md). Collect first so no garbage is frozen.
+    at 20 sessions fell from 140 ms to 31 ms (docs/decisions/0014). Freezing is process-wide, so this counts the
+    running apps: the last one to stop unfreezes, and never when the host process had frozen objects of its own.
     """
-    gc.collect()
-    gc.freeze()
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # apps can start and stop in different threads (an embedding host, tests)
+        self._running = 0
+        self._host_froze = False
+
+    def freeze(self) -> None:
+        with self._lock:
+            if self._running == 0:
+                self._host_froze = gc.get_freeze_count() > 0
+            self._running += 1
+            gc.collect()  # first, so no garbage is frozen
+            gc.freeze()
+
+    def thaw(self) -> None:
+        with self._lock:
+            self._running -= 1
+            if self._running == 0 and not self._host_froze:
+                gc.unfreeze()
+
+
+_STARTUP_HEAP = _StartupHeap()
 
 
 def _edge_limits(settings: Settings, limits: RateLimits) -> list[Middleware]:

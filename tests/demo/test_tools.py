@@ -213,6 +213,35 @@ async def test_an_order_shown_to_the_policy_is_never_used_for_another_order(tool
     assert result["total"] == "£84.98"  # order 2's own total, not order 6's £307.95
 
 
+async def test_a_loader_that_finds_nothing_forgets_the_order_an_earlier_load_left(
+    toolset: Toolset, engine: AsyncEngine
+):
+    found = toolset.find("check_order_status")
+    assert found is not None
+    assert found.target is not None
+    await found.target.load({"order_id": 2})
+    assert await found.target.load({"order_id": 999}) is None  # e.g. a denied call's loader, in the same context
+    async with engine.begin() as conn:
+        await conn.execute(update(orders).where(orders.c.id == 2).values(status="refunded"))
+
+    result = await _call(toolset, "check_order_status", order_id=2)
+
+    assert result["status"] == "refunded"  # read from the database, not the row loaded two loads ago
+
+
+async def test_request_refund_decides_on_the_latest_row_not_the_policys_snapshot(toolset: Toolset, engine: AsyncEngine):
+    found = toolset.find("request_refund")
+    assert found is not None
+    assert found.target is not None
+    await found.target.load({"order_id": 2})  # delivered when the policy looked
+    async with engine.begin() as conn:  # cancelled before the tool runs
+        await conn.execute(update(orders).where(orders.c.id == 2).values(status="cancelled"))
+
+    with pytest.raises(ToolFailure, match="cancelled"):
+        await _call(toolset, "request_refund", order_id=2, reason="damaged")
+    assert await _refund_count(engine) == 0
+
+
 async def test_order_resource_describes_its_order_without_the_tool_prefix(toolset: Toolset):
     target = toolset.resources[0].target
     assert target is not None

@@ -51,8 +51,9 @@ _PERIOD_DAYS: dict[Period, int | None] = {
     "all_time": None,
 }
 # The order the access policy was shown for this call (set by the target loader, in the call's own context): the
-# tool acts on that very row instead of reading it again, so the decision and the action see the same data (no
-# change can slip in between them) and the policy's attributes cost no extra read.
+# read-only tools answer from that very row instead of reading it again, so the answer is the data the policy
+# decided on and the policy's attributes cost no extra read. Every load replaces it (None when nothing was found),
+# a tool takes it at most once and only for the same order id, and request_refund reads the latest row instead.
 _JUDGED: ContextVar[Order | None] = ContextVar("drawbridge_demo_judged_order", default=None)
 # Orders whose money the shop keeps: what "total spent" adds up.
 _SPENT_STATUSES = frozenset({"paid", "shipped", "delivered"})
@@ -286,7 +287,7 @@ def _request_refund(store: DemoStore, limit_pence: int, payments_api: str | None
         target=_order_target(store),
     )
     async def request_refund(call: ToolCall, args: RefundRequest) -> RefundResult:
-        order = await _order(store, args.order_id)
+        order = await _order(store, args.order_id, fresh=True)  # money: decide on the latest row, not a snapshot
         existing = await store.refund_for(order.id)
         if existing is not None:
             return _refund_result(existing)
@@ -353,6 +354,7 @@ def _order_target(store: DemoStore, *, prefix: str = "order_") -> Target:
     }
 
     async def load(values: Mapping[str, Any]) -> dict[str, AttributeValue] | None:
+        _JUDGED.set(None)  # whatever an earlier load in this context left is not this call's
         raw = str(values.get("order_id", ""))
         found = await store.order_with_owner(int(raw)) if raw.isdigit() and 1 <= int(raw) <= MAX_ID else None
         if found is None:
@@ -370,11 +372,12 @@ def _order_target(store: DemoStore, *, prefix: str = "order_") -> Target:
     return Target(types=types, load=load)
 
 
-async def _order(store: DemoStore, order_id: int) -> Order:
+async def _order(store: DemoStore, order_id: int, *, fresh: bool = False) -> Order:
+    """The order, from the row the policy was shown for this call when there is one (unless ``fresh``)."""
     judged = _JUDGED.get()
     if judged is not None:
         _JUDGED.set(None)  # good for one use, by this call
-        if judged.id == order_id:
+        if judged.id == order_id and not fresh:
             return judged
     order = await store.get_order(order_id)
     if order is None:

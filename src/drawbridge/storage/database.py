@@ -35,7 +35,8 @@ def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
         raise ConfigError(f"unsupported database backend {backend!r}: use sqlite+aiosqlite or postgresql+asyncpg")
     # SQLite: every aiosqlite connection is a thread; with the default pool (5 + 10 overflow) a burst opens and closes
     # overflow connections, and their threads, per request. Keeping more connections open avoids that churn.
-    pool = {"pool_size": 20, "max_overflow": 10} if backend == "sqlite" else {}
+    on_file = backend == "sqlite" and parsed.database not in (None, "", ":memory:")  # :memory: has one static pool
+    pool = {"pool_size": 20, "max_overflow": 10} if on_file else {}
     engine = create_async_engine(parsed, connect_args=connect_args, pool_pre_ping=backend == "postgresql", **pool)
     if backend == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -57,16 +58,22 @@ def sqlite_sync_engine(engine: AsyncEngine, **pool: Any) -> Engine | None:
     return sync
 
 
+READ_BUSY_MS = 100
+"""How long a :class:`Reader` read on SQLite waits for a lock before failing (it blocks the event loop meanwhile)."""
+
+
 class Reader:
     """Runs short read-only queries (primary-key and small indexed lookups) at the least cost per statement.
 
     On SQLite a statement through SQLAlchemy-asyncio is several hops to aiosqlite's thread and back: about 700 µs
     of CPU per primary-key read on this project's machines, most of it waking threads and fighting for the GIL.
     Here SQLite reads run on a synchronous twin of the engine, on the calling thread, over one autocommit
-    connection per thread (no pool checkout, and every statement sees the latest commit): about 30 µs with a
-    prebuilt statement (docs/decisions/0013). That blocks the event loop for as long as the read takes, so only
-    short reads belong here; in WAL mode a reader never waits for the writer. Other backends (asyncpg) use the
-    async engine as usual.
+    connection per thread (no pool checkout, and every statement sees the latest commit): about 45 µs with a
+    prebuilt statement (docs/decisions/0013). That blocks the event loop while the read runs, so only short reads
+    belong here. It is safe only in WAL mode, where a reader never waits for the writer: a database that is not in
+    WAL mode (``:memory:``, a filesystem without shared memory) is read through the async engine instead, and a
+    read that still meets a lock (WAL recovery) gives up after :data:`READ_BUSY_MS` rather than stall the loop.
+    Other backends (asyncpg) always use the async engine.
 
     Args:
         engine: the database to read; its owner disposes it, and this reader with :meth:`dispose`.
@@ -78,35 +85,56 @@ class Reader:
         self._local = threading.local()
         self._held: list[Connection] = []
         self._lock = threading.Lock()
+        self._disposed = False
 
     async def first(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Row[Any] | None:
         """The first row ``statement`` returns, or None."""
-        if self._sync is not None:
-            return self._connection(self._sync).execute(statement, params).first()
-        async with self._engine.connect() as conn:
-            return (await conn.execute(statement, params)).first()
+        conn = self._connection()
+        if conn is not None:
+            return conn.execute(statement, params).first()
+        async with self._engine.connect() as aconn:
+            return (await aconn.execute(statement, params)).first()
 
     async def all(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Sequence[Row[Any]]:
         """Every row ``statement`` returns."""
-        if self._sync is not None:
-            return self._connection(self._sync).execute(statement, params).all()
-        async with self._engine.connect() as conn:
-            return (await conn.execute(statement, params)).all()
+        conn = self._connection()
+        if conn is not None:
+            return conn.execute(statement, params).all()
+        async with self._engine.connect() as aconn:
+            return (await aconn.execute(statement, params)).all()
+
+    def on_calling_thread(self) -> bool:
+        """True while reads run synchronously on the calling thread (SQLite in WAL mode)."""
+        self._connection()  # the first connection finds out the journal mode
+        return self._sync is not None
 
     def dispose(self) -> None:
-        """Close the synchronous twin's connections (the async engine is its owner's to dispose)."""
+        """Close the synchronous connections (the async engine is its owner's to dispose); reads then fail."""
         with self._lock:
+            self._disposed = True
             held, self._held = self._held, []
         for conn in held:
             conn.close()
         if self._sync is not None:
             self._sync.dispose()
 
-    def _connection(self, sync: Engine) -> Connection:
+    def _connection(self) -> Connection | None:
+        """This thread's synchronous connection, or None when reads go through the async engine."""
+        if self._disposed:
+            raise RuntimeError("this Reader has been disposed")
+        sync = self._sync
+        if sync is None:
+            return None
         conn: Connection | None = getattr(self._local, "connection", None)
         if conn is None or conn.closed:
             # Autocommit: no transaction stays open between reads, so none pins an old snapshot of the WAL.
             conn = sync.connect().execution_options(isolation_level="AUTOCOMMIT")
+            if str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()).lower() != "wal":
+                conn.close()
+                self._sync = None  # readers could wait for the writer: use the async engine from now on
+                sync.dispose()
+                return None
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={READ_BUSY_MS}")
             self._local.connection = conn
             with self._lock:
                 self._held.append(conn)
