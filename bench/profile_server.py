@@ -36,7 +36,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("token cache and revocation check", ("drawbridge/resource_server/tokens.py",)),
     ("Cedar policy decision", ("cedarpy/", "drawbridge/policy/")),
     ("policy target loader (demo: 1 SQLite read)", ("_order_target.<locals>.load",)),
-    ("tool body (demo: 1 SQLite read)", ("order_status (drawbridge/demo",)),
+    ("tool body (demo: answers from the loader's row)", ("order_status (drawbridge/demo",)),
     ("masking", ("drawbridge/masking/", "drawbridge/guard/masking.py")),
     ("audit (event, hash chain, SQLite append)", ("drawbridge/audit/", "drawbridge/guard/audit.py")),
     ("access policy glue (principal, context)", ("drawbridge/guard/access.py",)),

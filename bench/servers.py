@@ -98,11 +98,11 @@ def _named(function: Tool) -> Tool:
     return function
 
 
-def _sdk(mode: str, port: int, _args: argparse.Namespace) -> tuple[ASGIApp, Started]:
+def _sdk(mode: str, port: int, args: argparse.Namespace) -> tuple[ASGIApp, Started]:
     from mcp.server.mcpserver import MCPServer
     from mcp.server.transport_security import TransportSecuritySettings
 
-    tool, prepare = _order_tool(_args)
+    tool, prepare = _order_tool(args)
     server = MCPServer("bench-sdk", log_level="WARNING")
     server.tool()(tool)
     app = server.streamable_http_app(
