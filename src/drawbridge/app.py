@@ -7,7 +7,7 @@ import contextlib
 import gc
 import secrets
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -540,22 +540,23 @@ def _edge_limits(settings: Settings, limits: RateLimits) -> list[Middleware]:
     return [Middleware(AddressRateLimitMiddleware, rules=rules, html_paths=frozenset({"/authorize", "/login"}))]
 
 
-async def _audit_unavailable(_request: Request, _exc: Exception) -> Response:
-    """Fail closed: what could not be recorded did not happen, as far as the client is told (retry later)."""
-    return JSONResponse(
-        {"error": "temporarily_unavailable", "error_description": "the audit trail is unavailable; try again later"},
-        status_code=503,
-        headers={"Retry-After": "5", "Cache-Control": "no-store"},
-    )
+def _temporarily_unavailable(description: str) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """A 503 handler for a dependency that fails closed: the request is refused, to be retried later."""
+
+    async def handler(_request: Request, _exc: Exception) -> Response:
+        return JSONResponse(
+            {"error": "temporarily_unavailable", "error_description": description},
+            status_code=503,
+            headers={"Retry-After": "5", "Cache-Control": "no-store"},
+        )
+
+    return handler
 
 
-async def _limiter_unavailable(_request: Request, _exc: Exception) -> Response:
-    """Fail closed: without its counters, a limited endpoint refuses rather than letting everything through."""
-    return JSONResponse(
-        {"error": "temporarily_unavailable", "error_description": "rate limiting is unavailable; try again later"},
-        status_code=503,
-        headers={"Retry-After": "5", "Cache-Control": "no-store"},
-    )
+# What could not be recorded did not happen, as far as the client is told.
+_audit_unavailable = _temporarily_unavailable("the audit trail is unavailable; try again later")
+# Without its counters, a limited endpoint refuses rather than letting everything through.
+_limiter_unavailable = _temporarily_unavailable("rate limiting is unavailable; try again later")
 
 
 async def _prometheus(_request: Request) -> Response:
